@@ -1,0 +1,141 @@
+"""Per-frame analysis: faces -> aligned crops and every measure we store. No database code here,
+so worker processes stay light."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from curate.align import DEFAULT_COVERAGE, DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
+from curate.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
+from curate.expression import ExpressionThresholds, expression_scores, label_expression
+from curate.pose import estimate_pose
+from curate.quality import blur_score, brightness, face_mask
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything a worker needs to turn frames into face records."""
+
+    backend: str = "dlib"
+    backend_options: tuple[tuple[str, Any], ...] = ()
+    size: int = DEFAULT_SIZE
+    coverage: float = DEFAULT_COVERAGE
+    min_size: int = 0
+    thresholds: ExpressionThresholds = field(default_factory=ExpressionThresholds)
+    crops_dir: str = "."
+    jpeg_quality: int = 95
+
+
+def source_id(path: Path) -> str:
+    """Short stable id of a source file's absolute path."""
+    return hashlib.sha1(str(Path(path).absolute()).encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def face_key(path: Path, frame: int, index: int) -> str:
+    """Unique, stable key of one face: source, frame and left-to-right index."""
+    return f"{source_id(path)}_{frame:07d}_{index:02d}"
+
+
+def face_size(landmarks: np.ndarray) -> float:
+    """Size of the face in source pixels: the larger side of the landmarks' bounding box."""
+    pts = np.asarray(landmarks)
+    return float(np.ptp(pts, axis=0).max())
+
+
+def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSettings) -> tuple[dict[str, Any], np.ndarray]:
+    """The stored record of one face and its aligned RGB crop."""
+    matrix = alignment_matrix(face.landmarks, settings.size, settings.coverage)
+    crop = warp_face(rgb, matrix, settings.size)
+    aligned = transform_points(face.landmarks, matrix)
+    mask = face_mask(aligned, settings.size)
+    yaw, pitch, roll = estimate_pose(face.landmarks)
+    scores = expression_scores(face.landmarks)
+    record = {
+        "bbox": [float(v) for v in face.bbox],
+        "det_score": float(face.score),
+        "source_landmarks": np.round(face.landmarks, 2).tolist(),
+        "aligned_landmarks": (aligned / settings.size).tolist(),
+        "align_matrix": matrix.tolist(),
+        "yaw": yaw,
+        "pitch": pitch,
+        "roll": roll,
+        "blur": blur_score(crop, mask),
+        "brightness": brightness(crop, mask),
+        "face_size": face_size(face.landmarks),
+        "embedding": np.asarray(face.embedding, dtype=np.float32),
+        "expression": label_expression(scores, settings.thresholds),
+        "expression_scores": scores,
+    }
+    return record, crop
+
+
+def write_crop(crop: np.ndarray, path: Path, quality: int = 95) -> None:
+    """Write an RGB crop atomically (temp file + rename) so a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
+
+
+@dataclass
+class FrameResult:
+    """Faces found in one frame (records with crop paths), or the error that stopped it."""
+
+    source: str
+    frame: int
+    faces: list[dict[str, Any]]
+    small: int = 0
+    error: str | None = None
+
+
+class FrameAnalyzer:
+    """Turns frames into face records with crops on disk; one per process."""
+
+    def __init__(self, settings: AnalysisSettings, analyzer: FaceAnalyzer | None = None):
+        self.settings = settings
+        self.analyzer = analyzer or create_analyzer(settings.backend, **dict(settings.backend_options))
+
+    def __call__(self, source: str, frame: int, rgb: np.ndarray) -> FrameResult:
+        """Analyse one frame of a source."""
+        s = self.settings
+        try:
+            faces = self.analyzer.analyze(rgb)
+            records, small = [], 0
+            for index, face in enumerate(faces):
+                if face_size(face.landmarks) < s.min_size:
+                    small += 1
+                    continue
+                record, crop = describe_face(rgb, face, s)
+                key = face_key(Path(source), frame, index)
+                path = Path(s.crops_dir) / f"{key}.jpg"
+                write_crop(crop, path, s.jpeg_quality)
+                record.update(face_key=key, face_index=index, filepath=str(path), frame_size=[rgb.shape[1], rgb.shape[0]])
+                records.append(record)
+            return FrameResult(source, frame, records, small)
+        except Exception as exc:  # one bad frame must not stop the run
+            return FrameResult(source, frame, [], error=f"analysis failed: {type(exc).__name__}: {exc}")
+
+
+_WORKER: FrameAnalyzer | None = None
+
+
+def init_worker(settings: AnalysisSettings) -> None:
+    """Process-pool initializer: load the backend's models once per worker."""
+    global _WORKER
+    cv2.setNumThreads(1)
+    _WORKER = FrameAnalyzer(settings)
+
+
+def run_in_worker(source: str, frame: int, rgb: np.ndarray) -> FrameResult:
+    """Process-pool task: analyse one frame with this worker's models."""
+    assert _WORKER is not None, "init_worker was not called"
+    return _WORKER(source, frame, rgb)

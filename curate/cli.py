@@ -1,0 +1,95 @@
+"""curate commands of the `faceset` CLI: extract, info, app."""
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class Backend(str, Enum):
+    dlib = "dlib"
+    insightface = "insightface"
+
+
+class Detector(str, Enum):
+    hog = "hog"
+    cnn = "cnn"
+
+
+@app.command()
+def extract(
+    sources: list[Path] = typer.Argument(..., help="Videos, images or folders of them."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="FiftyOne dataset to add faces to (created if new)."),
+    subset: str = typer.Option("A", "--subset", "-s", help="A (face to replace) or B (face to paste in)."),
+    every: int = typer.Option(1, "--every", "-n", min=1, help="Analyse every Nth video frame."),
+    min_size: int = typer.Option(0, "--min-size", min=0, help="Leave out faces smaller than this (source px)."),
+    backend: Backend = typer.Option(Backend.dlib, "--backend", "-b", help="Face analysis backend."),
+    detector: Detector = typer.Option(Detector.hog, "--detector", help="dlib detector: hog (fast) or cnn (mmod)."),
+    upsample: int = typer.Option(1, "--upsample", min=0, help="dlib: upsample the image N times to find small faces."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="insightface: models folder (default ~/.insightface)."),
+    size: int = typer.Option(256, "--size", min=32, help="Side of the aligned face crops in pixels."),
+    coverage: float = typer.Option(0.75, "--coverage", min=0.2, max=1.0, help="Fraction of the crop the face spans."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Analysis processes (default: 2 cores)."),
+    expression_threshold: Optional[list[str]] = typer.Option(None, "--expression-threshold", help="e.g. smile=0.6 (repeatable)."),
+    media_dir: Optional[Path] = typer.Option(None, "--media-dir", help="Where crops go (default: FiftyOne dataset dir)."),
+) -> None:
+    """Find, align and analyse every face of the sources into a FiftyOne dataset (resumable)."""
+    from curate.backends import ModelsMissingError
+    from curate.expression import ExpressionThresholds
+    from curate.extract import extract as run
+
+    if subset not in ("A", "B"):
+        raise typer.BadParameter("use A or B", param_hint="--subset")
+    options = {"detector": detector.value, "upsample": upsample} if backend == Backend.dlib else {"models_dir": models_dir and str(models_dir)}
+    try:
+        thresholds = ExpressionThresholds.parse(expression_threshold)
+        summary = run(
+            list(sources), dataset, subset, every=every, min_size=min_size, backend=backend.value,
+            backend_options=options, workers=workers, size=size, coverage=coverage, thresholds=thresholds,
+            media_dir=media_dir,
+        )
+    except (ModelsMissingError, ValueError) as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo("\n".join(summary.lines()))
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Counts per subset, field ranges and expression label counts of a dataset."""
+    from curate.info import dataset_info, format_info
+    from curate.store import DatasetNotFound
+
+    try:
+        data = dataset_info(dataset)
+    except DatasetNotFound as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else format_info(data))
+
+
+@app.command("app")
+def app_command(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    port: int = typer.Option(5151, "--port", help="Port of the App."),
+    address: str = typer.Option("localhost", "--address", help="Address to serve on."),
+) -> None:
+    """Open the FiftyOne App on localhost for a dataset."""
+    from curate.app import launch
+    from curate.store import DatasetNotFound
+
+    try:
+        launch(dataset, port=port, address=address)
+    except DatasetNotFound as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)

@@ -1,0 +1,236 @@
+"""`faceset extract`: sources -> faces -> samples of a FiftyOne dataset; parallel, streamed, resumable."""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import sys
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from curate import store
+from curate.analyze import AnalysisSettings, FrameAnalyzer, FrameResult, init_worker, run_in_worker, source_id
+from curate.expression import ExpressionThresholds
+from curate.media import MediaError, Source, iter_video, list_sources, load_image, probe_video
+
+FLUSH_FRAMES = 32
+
+
+def report_error(path: Path | str, reason: str) -> None:
+    """One clear line on stderr: the file and why it was skipped."""
+    tqdm.write(f"faceset: skipped {path}: {reason}", file=sys.stderr)
+
+
+@dataclass
+class ExtractSummary:
+    """What a run did: files, frames and faces, and every skipped file with its reason."""
+
+    files: int = 0
+    files_read: int = 0
+    files_resumed: int = 0
+    frames: int = 0
+    faces: int = 0
+    faces_too_small: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True unless nothing at all could be processed."""
+        return self.files_read + self.files_resumed > 0
+
+    def lines(self) -> list[str]:
+        """Human summary."""
+        out = [
+            f"files: {self.files} ({self.files_read} read, {self.files_resumed} already done, {len(self.skipped)} skipped)",
+            f"frames analysed: {self.frames}",
+            f"faces added: {self.faces}" + (f" ({self.faces_too_small} smaller than --min-size left out)" if self.faces_too_small else ""),
+        ]
+        reasons = Counter(reason.split(" (")[0] for _, reason in self.skipped)
+        out += [f"skipped, {reason}: {n}" for reason, n in reasons.most_common()]
+        return out
+
+
+def _done_future(value: Any) -> Future:
+    fut: Future = Future()
+    fut.set_result(value)
+    return fut
+
+
+class _SourceState:
+    def __init__(self, src: Source, sid: str, settings: dict[str, Any]):
+        self.src, self.sid, self.settings = src, sid, settings
+        self.faces = 0
+        self.frames = 0
+        self.last_frame = -1
+
+
+def extract(
+    sources: list[str | Path],
+    dataset: str,
+    subset: str = "A",
+    every: int = 1,
+    min_size: int = 0,
+    backend: str = "dlib",
+    backend_options: dict[str, Any] | None = None,
+    workers: int | None = None,
+    size: int = 256,
+    coverage: float = 0.75,
+    thresholds: ExpressionThresholds | None = None,
+    media_dir: str | Path | None = None,
+    progress: bool = True,
+    on_error: Callable[[Path | str, str], None] = report_error,
+) -> ExtractSummary:
+    """Extract every face of the sources into the dataset's subset; re-running resumes."""
+    if subset not in ("A", "B"):
+        raise ValueError(f"subset must be A or B, not {subset!r}")
+    if every < 1:
+        raise ValueError("--every must be at least 1")
+    workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+    ds = store.open_dataset(dataset, media_dir)
+    settings = AnalysisSettings(
+        backend=backend,
+        backend_options=tuple(sorted((backend_options or {}).items())),
+        size=size,
+        coverage=coverage,
+        min_size=min_size,
+        thresholds=thresholds or ExpressionThresholds(),
+        crops_dir=str(store.media_dir(ds)),
+    )
+    run_settings = {"every": every, "min_size": min_size, "backend": backend, "size": size, "coverage": coverage, "subset": subset}
+    summary = ExtractSummary()
+    found, missing = list_sources(sources)
+    summary.files = len(found) + len(missing)
+    for path, reason in missing:
+        summary.skipped.append((str(path), reason))
+        on_error(path, reason)
+
+    plan: list[tuple[_SourceState, int, int]] = []  # state, start frame, frames to do
+    for src in found:
+        state = _SourceState(src, source_id(src.path), run_settings)
+        marker = store.get_progress(ds, state.sid)
+        same = marker.get("settings") == run_settings
+        if same and marker.get("done"):
+            summary.files_resumed += 1
+            continue
+        start = int(marker.get("next_frame", 0)) if same else 0
+        todo = 1
+        if src.is_video:
+            try:
+                info = probe_video(src.path)
+            except (MediaError, OSError) as exc:
+                summary.skipped.append((str(src.path), str(exc)))
+                on_error(src.path, str(exc))
+                continue
+            todo = max(0, math.ceil((max(info.frames, 1) - start) / every))
+        plan.append((state, start, todo))
+
+    bar = tqdm(total=sum(t for _, _, t in plan), unit="frame", desc=f"extract {subset}", disable=not progress, dynamic_ncols=True)
+    buffer: list[tuple[_SourceState, FrameResult]] = []
+
+    def flush() -> None:
+        if not buffer:
+            return
+        by_source: dict[str, _SourceState] = {}
+        samples = []
+        keys = [rec["face_key"] for _, res in buffer for rec in res.faces]
+        present = store.existing_keys(ds, keys)
+        for state, res in buffer:
+            by_source[state.sid] = state
+            for rec in res.faces:
+                if rec["face_key"] not in present:
+                    samples.append(store.to_sample(rec, str(state.src.path), res.frame, state.src.is_video, subset, backend))
+        if samples:
+            ds.add_samples(samples, progress=False)
+        summary.faces += len(samples)
+        for state in by_source.values():
+            store.set_progress(ds, state.sid, {"next_frame": state.last_frame + 1, "done": False, "settings": state.settings})
+        buffer.clear()
+
+    def finish(state: _SourceState, error: str | None) -> None:
+        flush()
+        if error:
+            summary.skipped.append((str(state.src.path), error))
+            on_error(state.src.path, error)
+            if state.frames == 0:
+                return
+        else:
+            summary.files_read += 1
+            if state.faces == 0:
+                reason = "no face found" + (f" in {state.frames} frames" if state.src.is_video else "")
+                summary.skipped.append((str(state.src.path), reason))
+                on_error(state.src.path, reason)
+        store.set_progress(ds, state.sid, {"next_frame": state.last_frame + 1, "done": error is None, "settings": state.settings})
+
+    def consume(item: tuple) -> None:
+        if item[0] == "end":
+            finish(item[1], item[2])
+            return
+        _, state, fut = item
+        res: FrameResult = fut.result()
+        bar.update(1)
+        state.frames += 1
+        summary.frames += 1
+        state.last_frame = res.frame
+        if res.error:
+            on_error(f"{state.src.path} frame {res.frame}", res.error)
+        state.faces += len(res.faces)
+        summary.faces_too_small += res.small
+        buffer.append((state, res))
+        if len(buffer) >= FLUSH_FRAMES:
+            flush()
+
+    def produce() -> Iterator[tuple]:
+        for state, start, _ in plan:
+            try:
+                if state.src.is_video:
+                    for index, rgb in iter_video(state.src.path, every, start):
+                        yield ("frame", state, index, rgb)
+                else:
+                    yield ("frame", state, 0, load_image(state.src.path))
+                yield ("end", state, None)
+            except MediaError as exc:
+                yield ("end", state, str(exc))
+            except OSError as exc:
+                yield ("end", state, f"cannot read file ({exc})")
+
+    pool = None
+    local: FrameAnalyzer | None = None
+    if workers > 1 and plan:
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init_worker, initargs=(settings,))
+    elif plan:
+        local = FrameAnalyzer(settings)
+    pending: deque = deque()
+    max_inflight = 3 * workers
+    try:
+        for item in produce():
+            if item[0] == "frame":
+                _, state, index, rgb = item
+                src = str(state.src.path)
+                fut = pool.submit(run_in_worker, src, index, rgb) if pool else _done_future(local(src, index, rgb))
+                pending.append(("frame", state, fut))
+            else:
+                pending.append(item)
+            while sum(1 for p in pending if p[0] == "frame") >= max_inflight:
+                consume(pending.popleft())
+        while pending:
+            consume(pending.popleft())
+    finally:
+        flush_error = None
+        try:
+            flush()  # whatever finished before an interruption is kept
+        except Exception as exc:  # pragma: no cover - database gone
+            flush_error = exc
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        if flush_error:
+            raise flush_error
+    return summary
+
+

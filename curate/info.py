@@ -1,0 +1,45 @@
+"""`faceset info`: what a face dataset holds, from database aggregations."""
+from __future__ import annotations
+
+from typing import Any
+
+from curate.expression import SCORE_NAMES
+from curate.store import load_dataset
+
+RANGE_FIELDS = ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", *SCORE_NAMES)
+
+
+def dataset_info(name: str) -> dict[str, Any]:
+    """Counts per subset, min/mean/max of the numeric fields and expression label counts."""
+    ds = load_dataset(name)
+    schema = ds.get_field_schema()
+    fields = [f for f in RANGE_FIELDS if f in schema]
+    ranges = {}
+    if len(ds):
+        bounds = ds.bounds(fields)
+        means = ds.mean(fields)
+        ranges = {f: {"min": bounds[i][0], "mean": means[i], "max": bounds[i][1]} for i, f in enumerate(fields)}
+    return {
+        "name": ds.name,
+        "samples": len(ds),
+        "subsets": dict(sorted(ds.count_values("subset").items())) if "subset" in schema else {},
+        "sources": len(ds.distinct("source")) if "source" in schema else 0,
+        "backends": ds.count_values("backend") if "backend" in schema else {},
+        "ranges": ranges,
+        "expressions": dict(sorted(ds.count_values("expression.label").items())) if "expression" in schema else {},
+        "saved_views": ds.list_saved_views(),
+    }
+
+
+def format_info(info: dict[str, Any]) -> str:
+    """Plain-text table of dataset_info()."""
+    lines = [f"dataset {info['name']}: {info['samples']} faces from {info['sources']} sources"]
+    lines.append("subsets: " + (", ".join(f"{k}={v}" for k, v in info["subsets"].items()) or "none"))
+    if info["ranges"]:
+        lines.append(f"{'field':<14}{'min':>10}{'mean':>10}{'max':>10}")
+        for f, r in info["ranges"].items():
+            lines.append(f"{f:<14}{r['min']:>10.2f}{r['mean']:>10.2f}{r['max']:>10.2f}")
+    lines.append("expressions: " + (", ".join(f"{k}={v}" for k, v in info["expressions"].items()) or "none"))
+    if info["saved_views"]:
+        lines.append("saved views: " + ", ".join(info["saved_views"]))
+    return "\n".join(lines)

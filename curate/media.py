@@ -1,0 +1,158 @@
+"""Reading sources robustly: folders, still images (EXIF, CMYK, 16-bit, alpha) and streamed video."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jfif"}
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+
+
+class MediaError(Exception):
+    """A source file that cannot be read; str() is the reason."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file and whether it is read as a video."""
+
+    path: Path
+    is_video: bool
+
+
+def kind_of(path: Path) -> str | None:
+    """'image', 'video' or None (not a media file) by file extension."""
+    ext = path.suffix.lower()
+    return "image" if ext in IMAGE_EXTS else "video" if ext in VIDEO_EXTS else None
+
+
+def list_sources(paths: list[str | Path]) -> tuple[list[Source], list[tuple[Path, str]]]:
+    """Expand files and folders (recursively, sorted) into sources, plus (path, reason) for bad ones."""
+    found: list[Source] = []
+    bad: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    child = Path(root) / name
+                    kind = kind_of(child)
+                    if kind:
+                        found.append(Source(child.absolute(), kind == "video"))
+        elif path.is_file():
+            # an explicitly named file with an unknown extension is tried as an image
+            found.append(Source(path.absolute(), kind_of(path) == "video"))
+        else:
+            bad.append((path, "no such file or folder"))
+    return found, bad
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        top = 1.0 if float(np.nanmax(arr)) <= 1.0 else 255.0
+        return np.clip(np.nan_to_num(arr) * (255.0 / top), 0, 255).astype(np.uint8)
+    top = 65535.0 if arr.max() > 255 else 255.0
+    return np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).astype(np.uint8)
+
+
+def load_image(path: Path) -> np.ndarray:
+    """RGB uint8 pixels, EXIF rotation applied; CMYK, 16-bit, palette, grey and alpha converted."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read file ({exc.strerror})") from exc
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                rgb = _to_uint8(np.asarray(img))
+            elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+                alpha = rgba[..., 3:4] / 255.0  # composite onto mid-grey so transparent parts hide nothing
+                rgb = (rgba[..., :3] * alpha + 128.0 * (1 - alpha)).round().astype(np.uint8)
+            else:
+                rgb = np.asarray(img.convert("RGB"))
+    except UnidentifiedImageError as exc:
+        raise MediaError("not an image (unrecognised format)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"corrupt or truncated image ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"image too large ({exc})") from exc
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        raise MediaError(f"image too small ({rgb.shape[1]}x{rgb.shape[0]})")
+    return np.ascontiguousarray(rgb[..., :3])
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Frame count (as the container reports it), fps and frame size."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def _open_video(path: Path) -> cv2.VideoCapture:
+    if path.stat().st_size == 0:
+        raise MediaError("empty file (0 bytes)")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise MediaError("cannot open video (unknown container or codec)")
+    return cap
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Container metadata of a video, or MediaError."""
+    cap = _open_video(path)
+    try:
+        return VideoInfo(
+            int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
+            float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
+    finally:
+        cap.release()
+
+
+def iter_video(path: Path, every: int = 1, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream (frame index, RGB) for every ``every``-th frame from ``start`` on; one frame in memory."""
+    cap = _open_video(path)
+    try:
+        index = 0
+        decoded_any = False
+        while True:
+            wanted = index >= start and index % every == 0
+            if wanted:
+                ok, bgr = cap.read()
+            else:
+                ok, bgr = cap.grab(), None
+            if not ok:
+                break
+            decoded_any = True
+            if wanted:
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+        if not decoded_any and start == 0:
+            raise MediaError("cannot decode any frame (corrupt or unsupported video)")
+    finally:
+        cap.release()

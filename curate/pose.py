@@ -1,0 +1,70 @@
+"""Head pose (yaw, pitch, roll in degrees) from 68 landmarks: solvePnP against the 3D mean face.
+
+Sign conventions, all as seen on the screen (image x to the right, y down):
+
+* **yaw > 0**: the nose points to the image's right (the subject turns to their own left).
+* **pitch > 0**: the nose points up (the subject looks up).
+* **roll > 0**: the face is rotated clockwise on screen (the eye line falls to the image's right).
+  Rotating an image counter-clockwise by θ degrees (``cv2.getRotationMatrix2D(c, θ, 1)``)
+  therefore changes roll by −θ.
+
+A frontal face has (0, 0, 0). Mirroring an image left-right negates yaw and roll and keeps pitch.
+The camera is near-orthographic (long focal length centred on the face) so the pose does not
+depend on where the face sits in the frame.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from curate.landmarks import mean_face_3d
+
+# brows, nose, eyes, mouth corners and chin: the points whose 3D position is stable with yaw
+PNP_POINTS = np.array(list(range(17, 48)) + [48, 54, 8])
+_FOCAL_FACES = 8.0  # focal length in face widths: weak perspective
+
+
+class Pose(NamedTuple):
+    """Head pose in degrees."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+def _model_points() -> np.ndarray:
+    shape = mean_face_3d().copy()
+    shape[:, 2] *= -1.0  # z toward viewer -> camera z (into the scene)
+    return shape[PNP_POINTS]
+
+
+def pose_from_rotation(rotation: np.ndarray) -> Pose:
+    """Yaw/pitch/roll (degrees, conventions above) of a model-to-camera rotation matrix."""
+    forward = rotation @ np.array([0.0, 0.0, -1.0])
+    right = rotation @ np.array([1.0, 0.0, 0.0])
+    yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
+    pitch = np.degrees(np.arctan2(-forward[1], np.hypot(forward[0], forward[2])))
+    roll = np.degrees(np.arctan2(right[1], right[0]))
+    return Pose(float(yaw), float(pitch), float(roll))
+
+
+def estimate_pose(landmarks: np.ndarray) -> Pose:
+    """Yaw, pitch and roll in degrees of a face from its 68 landmarks in pixel coordinates."""
+    pts = np.asarray(landmarks, dtype=np.float64)[PNP_POINTS]
+    centre = pts.mean(axis=0)
+    width = float(np.ptp(pts[:, 0]) + np.ptp(pts[:, 1])) / 2.0 or 1.0
+    focal = _FOCAL_FACES * width
+    camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], dtype=np.float64)
+    model = _model_points()
+    model_width = float(np.ptp(model[:, 0]) + np.ptp(model[:, 1])) / 2.0
+    tvec = np.array([[0.0], [0.0], [focal * model_width / width]])
+    rvec = np.zeros((3, 1))
+    ok, rvec, tvec = cv2.solvePnP(
+        model, pts, camera, None, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+    )
+    if not ok:
+        raise ValueError("solvePnP did not converge")
+    rotation, _ = cv2.Rodrigues(rvec)
+    return pose_from_rotation(rotation)

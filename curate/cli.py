@@ -93,3 +93,54 @@ def app_command(
     except DatasetNotFound as exc:
         typer.echo(f"faceset: error: {exc}", err=True)
         raise typer.Exit(2)
+
+
+def _edges(text: Optional[str], default: tuple[float, ...]) -> tuple[float, ...]:
+    if not text:
+        return default
+    try:
+        edges = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"comma-separated numbers expected, got {text!r}")
+    if list(edges) != sorted(set(edges)):
+        raise typer.BadParameter("bin edges must be increasing")
+    return edges
+
+
+@app.command()
+def gaps(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    yaw_bins: Optional[str] = typer.Option(None, "--yaw-bins", help="Yaw bin edges, e.g. -60,-40,-25,-10,10,25,40,60."),
+    pitch_bins: Optional[str] = typer.Option(None, "--pitch-bins", help="Pitch bin edges, e.g. -25,-10,10,25."),
+    by: Optional[str] = typer.Option(None, "--by", help="'expression' to bin by expression label too."),
+    min_count: int = typer.Option(3, "--min-count", min=1, help="Faces a bin needs in one set to count as a gap in the other."),
+    thin_ratio: float = typer.Option(0.25, "--thin-ratio", help="Thin: share below this fraction of the other set's share."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON report and heatmap PNG."),
+) -> None:
+    """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
+    from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
+    from curate.store import DatasetNotFound
+
+    if by not in (None, "expression"):
+        raise typer.BadParameter("only 'expression' is supported", param_hint="--by")
+    try:
+        report, paths, views = dataset_gaps(
+            dataset, _edges(yaw_bins, DEFAULT_YAW_EDGES), _edges(pitch_bins, DEFAULT_PITCH_EDGES),
+            by_expression=by == "expression", min_count=min_count, thin_ratio=thin_ratio, out_dir=out,
+        )
+    except DatasetNotFound as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    totals = report.to_json()["totals"]
+    typer.echo(f"faces: A={totals['A']} B={totals['B']}")
+    typer.echo(f"coverage: B covers {report.coverage['B_covers_A']:.1%} of A; A covers {report.coverage['A_covers_B']:.1%} of B")
+    for g in report.gaps:
+        have = "A" if g["lacking"] == "B" else "B"
+        expr = f" {g['expression']}" if by else ""
+        typer.echo(f"{g['lacking']} {g['kind']:<8} yaw {g['yaw']:>9} pitch {g['pitch']:>9}{expr}: "
+                   f"{have}={g['count_' + have]} {g['lacking']}={g['count_' + g['lacking']]}")
+    if not report.gaps:
+        typer.echo("no gaps")
+    typer.echo(f"report: {paths['json']}\nheatmap: {paths['png']}")
+    for v in views:
+        typer.echo(f"saved view: {v}")

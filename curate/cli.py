@@ -144,3 +144,63 @@ def gaps(
     typer.echo(f"report: {paths['json']}\nheatmap: {paths['png']}")
     for v in views:
         typer.echo(f"saved view: {v}")
+
+
+@app.command()
+def identity(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    subset: str = typer.Option(..., "--subset", "-s", help="A or B."),
+    reference: Optional[list[Path]] = typer.Option(None, "--reference", "-r", help="Images/folders of the right person."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help="Max distance to the identity (dlib 0.35)."),
+    review: bool = typer.Option(False, "--review", help="Also save 'identity_review': the subset sorted worst-first."),
+) -> None:
+    """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
+    from curate.identity import dataset_identity
+    from curate.store import DatasetNotFound
+
+    try:
+        scores, views = dataset_identity(dataset, subset, [str(r) for r in reference or []], threshold, review)
+    except (DatasetNotFound, ValueError) as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"subset {subset}: {len(scores.ok)} faces, {int((~scores.ok).sum())} flagged as another identity "
+               f"(threshold {scores.threshold:g}), {len(set(scores.cluster.tolist()))} identity clusters")
+    typer.echo("saved views: " + ", ".join(views))
+    typer.echo(f"remove the flagged faces with: faceset delete {dataset} --view wrong_identity")
+
+
+@app.command()
+def delete(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    view: str = typer.Option(..., "--view", help="Saved view whose samples to delete (e.g. wrong_identity)."),
+) -> None:
+    """Delete a saved view's samples in bulk, reversibly (moved to DATASET-trash; `faceset undo` restores)."""
+    from curate.store import DatasetNotFound, load_dataset
+    from curate.trash import delete_reversibly
+
+    try:
+        ds = load_dataset(dataset)
+        if not ds.has_saved_view(view):
+            raise DatasetNotFound(f"no saved view {view!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
+        batch = delete_reversibly(ds, ds.load_saved_view(view), reason=f"view {view}")
+    except DatasetNotFound as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"deleted {batch['count']} samples (batch {batch['id']}); undo with: faceset undo {dataset}")
+
+
+@app.command()
+def undo(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Batch id to restore (default: the latest)."),
+) -> None:
+    """Restore the latest (or a named) batch of deleted samples."""
+    from curate.store import DatasetNotFound
+    from curate.trash import undo as run_undo
+
+    try:
+        restored = run_undo(dataset, batch)
+    except (DatasetNotFound, LookupError) as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"restored {restored['count']} samples (batch {restored['id']}, {restored['reason']})")

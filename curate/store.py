@@ -85,10 +85,14 @@ def set_progress(ds: fo.Dataset, source_id: str, marker: dict[str, Any]) -> None
 
 
 def existing_keys(ds: fo.Dataset, keys: list[str]) -> set[str]:
-    """Which of these face keys are already samples."""
+    """Which of these face keys are already samples, or were deleted into the trash (not re-added)."""
     if not keys:
         return set()
-    return set(ds.match(F("face_key").is_in(keys)).values("face_key"))
+    found = set(ds.match(F("face_key").is_in(keys)).values("face_key"))
+    trash = f"{ds.name}-trash"
+    if fo.dataset_exists(trash):
+        found |= set(fo.load_dataset(trash).match(F("face_key").is_in(keys)).values("face_key"))
+    return found
 
 
 def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, subset: str, backend: str) -> fo.Sample:

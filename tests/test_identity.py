@@ -49,6 +49,9 @@ def test_intruders_flagged_deleted_and_restored(samples, dataset_name):
     batch = delete_reversibly(ds, wrong, "test")
     assert batch["count"] == len(deleted_ids) and len(ds) == len(before) - len(deleted_ids)
     assert not set(ds.values("id")) & deleted_ids
+    again = extract([samples / n for n in intruders], dataset_name, "A", min_size=1, workers=1, progress=False)
+    assert again.frames == len(intruders) and again.faces == 0
+    assert len(ds) == len(before) - len(deleted_ids)  # re-extracting does not bring deleted faces back
     undo(dataset_name)
     assert snapshot() == before  # exactly the deleted samples, same ids and fields
     with pytest.raises(LookupError):

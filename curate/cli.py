@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -9,6 +11,18 @@ from typing import Optional
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Turn the expected errors (missing dataset, bad value, missing models) into one line and exit 2."""
+    from curate.store import DatasetNotFound
+
+    try:
+        yield
+    except (DatasetNotFound, *kinds) as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
 
 
 class Backend(str, Enum):
@@ -46,16 +60,13 @@ def extract(
     if subset not in ("A", "B"):
         raise typer.BadParameter("use A or B", param_hint="--subset")
     options = {"detector": detector.value, "upsample": upsample} if backend == Backend.dlib else {"models_dir": models_dir and str(models_dir)}
-    try:
+    with user_errors(ModelsMissingError, ValueError):
         thresholds = ExpressionThresholds.parse(expression_threshold)
         summary = run(
             list(sources), dataset, subset, every=every, min_size=min_size, backend=backend.value,
             backend_options=options, workers=workers, size=size, coverage=coverage, thresholds=thresholds,
             media_dir=media_dir,
         )
-    except (ModelsMissingError, ValueError) as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo("\n".join(summary.lines()))
     if not summary.ok:
         raise typer.Exit(1)
@@ -68,13 +79,8 @@ def info(
 ) -> None:
     """Counts per subset, field ranges and expression label counts of a dataset."""
     from curate.info import dataset_info, format_info
-    from curate.store import DatasetNotFound
-
-    try:
+    with user_errors():
         data = dataset_info(dataset)
-    except DatasetNotFound as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(json.dumps(data, indent=2, default=str) if as_json else format_info(data))
 
 
@@ -86,13 +92,8 @@ def app_command(
 ) -> None:
     """Open the FiftyOne App on localhost for a dataset."""
     from curate.app import launch
-    from curate.store import DatasetNotFound
-
-    try:
+    with user_errors():
         launch(dataset, port=port, address=address)
-    except DatasetNotFound as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
 
 
 def _edges(text: Optional[str], default: tuple[float, ...]) -> tuple[float, ...]:
@@ -119,18 +120,13 @@ def gaps(
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
     from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
-    from curate.store import DatasetNotFound
-
     if by not in (None, "expression"):
         raise typer.BadParameter("only 'expression' is supported", param_hint="--by")
-    try:
+    with user_errors():
         report, paths, views = dataset_gaps(
             dataset, _edges(yaw_bins, DEFAULT_YAW_EDGES), _edges(pitch_bins, DEFAULT_PITCH_EDGES),
             by_expression=by == "expression", min_count=min_count, thin_ratio=thin_ratio, out_dir=out,
         )
-    except DatasetNotFound as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     totals = report.to_json()["totals"]
     typer.echo(f"faces: A={totals['A']} B={totals['B']}")
     typer.echo(f"coverage: B covers {report.coverage['B_covers_A']:.1%} of A; A covers {report.coverage['A_covers_B']:.1%} of B")
@@ -156,13 +152,8 @@ def identity(
 ) -> None:
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
     from curate.identity import dataset_identity
-    from curate.store import DatasetNotFound
-
-    try:
+    with user_errors(ValueError):
         scores, views = dataset_identity(dataset, subset, [str(r) for r in reference or []], threshold, review)
-    except (DatasetNotFound, ValueError) as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(f"subset {subset}: {len(scores.ok)} faces, {int((~scores.ok).sum())} flagged as another identity "
                f"(threshold {scores.threshold:g}), {len(set(scores.cluster.tolist()))} identity clusters")
     typer.echo("saved views: " + ", ".join(views))
@@ -178,14 +169,11 @@ def delete(
     from curate.store import DatasetNotFound, load_dataset
     from curate.trash import delete_reversibly
 
-    try:
+    with user_errors():
         ds = load_dataset(dataset)
         if not ds.has_saved_view(view):
             raise DatasetNotFound(f"no saved view {view!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
         batch = delete_reversibly(ds, ds.load_saved_view(view), reason=f"view {view}")
-    except DatasetNotFound as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(f"deleted {batch['count']} samples (batch {batch['id']}); undo with: faceset undo {dataset}")
 
 
@@ -195,12 +183,8 @@ def undo(
     batch: Optional[str] = typer.Option(None, "--batch", help="Batch id to restore (default: the latest)."),
 ) -> None:
     """Restore the latest (or a named) batch of deleted samples."""
-    from curate.store import DatasetNotFound
     from curate.trash import undo as run_undo
 
-    try:
+    with user_errors(LookupError):
         restored = run_undo(dataset, batch)
-    except (DatasetNotFound, LookupError) as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(f"restored {restored['count']} samples (batch {restored['id']}, {restored['reason']})")

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from curate import store
 from curate.analyze import AnalysisSettings, FrameAnalyzer, FrameResult, init_worker, run_in_worker, source_id
+from curate.backends import check_backend
 from curate.expression import ExpressionThresholds
 from curate.media import MediaError, Source, iter_video, list_sources, load_image, probe_video
 
@@ -92,6 +93,7 @@ def extract(
     if every < 1:
         raise ValueError("--every must be at least 1")
     workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+    check_backend(backend, **(backend_options or {}))  # missing models: one error before any work
     ds = store.open_dataset(dataset, media_dir)
     settings = AnalysisSettings(
         backend=backend,

@@ -25,7 +25,15 @@ def create_analyzer(name: str = "dlib", **options: Any) -> FaceAnalyzer:
     return import_module(BACKENDS[name]).create(**options)
 
 
+def check_backend(name: str = "dlib", **options: Any) -> None:
+    """Raise ModelsMissingError/ValueError now if the named backend cannot load (cheap: no models read)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    import_module(BACKENDS[name]).check(**options)
+
+
 __all__ = [
+    "check_backend",
     "AnalyzedFace", "BACKENDS", "Detection", "Detector", "Embedder", "FaceAnalyzer", "Landmarker",
     "ModelsMissingError", "StagedAnalyzer", "create_analyzer",
 ]

@@ -103,6 +103,11 @@ class DlibEmbedder:
         return l2_normalise(np.array(self._impl.compute_face_descriptor(rgb, shape)))
 
 
+def check(**_: Any) -> None:
+    """Fail early with ModelsMissingError when dlib or its weights are not installed."""
+    _models()
+
+
 def create(detector: str = "hog", upsample: int = 1, **_: Any) -> StagedAnalyzer:
     """The dlib backend with the named detector ('hog' default, or 'cnn')."""
     _models()

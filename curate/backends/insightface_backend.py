@@ -66,6 +66,11 @@ class InsightFaceAnalyzer:
         return sorted(out, key=lambda f: (f.bbox[0], f.bbox[1]))
 
 
+def check(models_dir: str | Path | None = None, pack: str = DEFAULT_PACK, **_: Any) -> None:
+    """Fail early with ModelsMissingError when the model pack is not on disk."""
+    find_pack(models_dir, pack)
+
+
 def create(models_dir: str | Path | None = None, pack: str = DEFAULT_PACK, **_: Any) -> InsightFaceAnalyzer:
     """The insightface backend from models on disk."""
     return InsightFaceAnalyzer(models_dir, pack)

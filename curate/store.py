@@ -49,14 +49,13 @@ def load_dataset(name: str) -> fo.Dataset:
 
 def open_dataset(name: str, media_dir: str | Path | None = None) -> fo.Dataset:
     """Load or create a persistent face dataset with its unique face_key index."""
-    if fo.dataset_exists(name):
-        ds = fo.load_dataset(name)
-    else:
-        ds = fo.Dataset(name, persistent=True)
-        for fname, ftype in _INDEXED_FIELDS.items():
+    ds = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
+    # idempotent, so a run killed between creating the dataset and indexing it is repaired on re-run
+    for fname, ftype in _INDEXED_FIELDS.items():
+        if not ds.has_sample_field(fname):
             ds.add_sample_field(fname, ftype)
-        ds.create_index("face_key", unique=True)
-        ds.create_index([("source", 1), ("frame", 1)])
+    ds.create_index("face_key", unique=True)
+    ds.create_index([("source", 1), ("frame", 1)])
     info = dict(ds.info.get(SETTINGS_KEY) or {})
     if media_dir is not None or "media_dir" not in info:
         root = Path(media_dir) if media_dir else Path(fo.config.default_dataset_dir) / name / "faces"

@@ -11,8 +11,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.align import DEFAULT_COVERAGE, DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
+from curate.align import (
+    DEFAULT_COVERAGE,
+    DEFAULT_SIZE,
+    alignment_matrix,
+    transform_points,
+    warp_face,
+)
 from curate.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
+from curate.dedupe import hash_to_hex, perceptual_hash
 from curate.expression import ExpressionThresholds, expression_scores, label_expression
 from curate.pose import estimate_pose
 from curate.quality import blur_score, brightness, face_mask
@@ -68,6 +75,7 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
         "blur": blur_score(crop, mask),
         "brightness": brightness(crop, mask),
         "face_size": face_size(face.landmarks),
+        "crop_hash": hash_to_hex(perceptual_hash(crop)),
         "embedding": np.asarray(face.embedding, dtype=np.float32),
         "expression": label_expression(scores, settings.thresholds),
         "expression_scores": scores,

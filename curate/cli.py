@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -45,12 +44,12 @@ def extract(
     backend: Backend = typer.Option(Backend.dlib, "--backend", "-b", help="Face analysis backend."),
     detector: Detector = typer.Option(Detector.hog, "--detector", help="dlib detector: hog (fast) or cnn (mmod)."),
     upsample: int = typer.Option(1, "--upsample", min=0, help="dlib: upsample the image N times to find small faces."),
-    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="insightface: models folder (default ~/.insightface)."),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="insightface: models folder (default ~/.insightface)."),
     size: int = typer.Option(256, "--size", min=32, help="Side of the aligned face crops in pixels."),
     coverage: float = typer.Option(0.75, "--coverage", min=0.2, max=1.0, help="Fraction of the crop the face spans."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Analysis processes (default: 2 cores)."),
-    expression_threshold: Optional[list[str]] = typer.Option(None, "--expression-threshold", help="e.g. smile=0.6 (repeatable)."),
-    media_dir: Optional[Path] = typer.Option(None, "--media-dir", help="Where crops go (default: FiftyOne dataset dir)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Analysis processes (default: 2 cores)."),
+    expression_threshold: list[str] | None = typer.Option(None, "--expression-threshold", help="e.g. smile=0.6 (repeatable)."),
+    media_dir: Path | None = typer.Option(None, "--media-dir", help="Where crops go (default: FiftyOne dataset dir)."),
 ) -> None:
     """Find, align and analyse every face of the sources into a FiftyOne dataset (resumable)."""
     from curate.backends import ModelsMissingError
@@ -96,7 +95,7 @@ def app_command(
         launch(dataset, port=port, address=address)
 
 
-def _edges(text: Optional[str], default: tuple[float, ...]) -> tuple[float, ...]:
+def _edges(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
     if not text:
         return default
     try:
@@ -111,12 +110,12 @@ def _edges(text: Optional[str], default: tuple[float, ...]) -> tuple[float, ...]
 @app.command()
 def gaps(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    yaw_bins: Optional[str] = typer.Option(None, "--yaw-bins", help="Yaw bin edges, e.g. -60,-40,-25,-10,10,25,40,60."),
-    pitch_bins: Optional[str] = typer.Option(None, "--pitch-bins", help="Pitch bin edges, e.g. -25,-10,10,25."),
-    by: Optional[str] = typer.Option(None, "--by", help="'expression' to bin by expression label too."),
+    yaw_bins: str | None = typer.Option(None, "--yaw-bins", help="Yaw bin edges, e.g. -60,-40,-25,-10,10,25,40,60."),
+    pitch_bins: str | None = typer.Option(None, "--pitch-bins", help="Pitch bin edges, e.g. -25,-10,10,25."),
+    by: str | None = typer.Option(None, "--by", help="'expression' to bin by expression label too."),
     min_count: int = typer.Option(3, "--min-count", min=1, help="Faces a bin needs in one set to count as a gap in the other."),
     thin_ratio: float = typer.Option(0.25, "--thin-ratio", help="Thin: share below this fraction of the other set's share."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON report and heatmap PNG."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for the JSON report and heatmap PNG."),
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
     from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
@@ -146,8 +145,8 @@ def gaps(
 def identity(
     dataset: str = typer.Argument(..., help="Dataset name."),
     subset: str = typer.Option(..., "--subset", "-s", help="A or B."),
-    reference: Optional[list[Path]] = typer.Option(None, "--reference", "-r", help="Images/folders of the right person."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help="Max distance to the identity (dlib 0.35)."),
+    reference: list[Path] | None = typer.Option(None, "--reference", "-r", help="Images/folders of the right person."),
+    threshold: float | None = typer.Option(None, "--threshold", "-t", help="Max distance to the identity (dlib 0.35)."),
     review: bool = typer.Option(False, "--review", help="Also save 'identity_review': the subset sorted worst-first."),
 ) -> None:
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
@@ -180,7 +179,7 @@ def delete(
 @app.command()
 def undo(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    batch: Optional[str] = typer.Option(None, "--batch", help="Batch id to restore (default: the latest)."),
+    batch: str | None = typer.Option(None, "--batch", help="Batch id to restore (default: the latest)."),
 ) -> None:
     """Restore the latest (or a named) batch of deleted samples."""
     from curate.trash import undo as run_undo
@@ -188,3 +187,73 @@ def undo(
     with user_errors(LookupError):
         restored = run_undo(dataset, batch)
     typer.echo(f"restored {restored['count']} samples (batch {restored['id']}, {restored['reason']})")
+
+
+@app.command()
+def dedupe(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    subset: str | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: each subset on its own)."),
+    method: str = typer.Option("crop", "--method", help="crop: crop hash + identity (default); brain: fiftyone.brain near-duplicates."),
+    threshold: int | None = typer.Option(None, "--threshold", min=0, max=32, help="crop: max differing hash bits (default 6)."),
+    max_distance: float = typer.Option(0.35, "--max-distance", help="crop: max identity-embedding distance."),
+    pose_tolerance: float = typer.Option(10.0, "--pose-tolerance", help="crop: max yaw/pitch difference in degrees."),
+    brain_threshold: float = typer.Option(0.05, "--brain-threshold", help="brain: cosine distance threshold."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report groups and save the 'near_duplicates' view."),
+) -> None:
+    """Group near-duplicate faces, keep the sharpest of each group, delete the rest reversibly."""
+    from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, dataset_dedupe
+
+    with user_errors(ValueError):
+        results, batch = dataset_dedupe(
+            dataset, subset, method, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
+            max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,
+        )
+    for sub, groups in results.items():
+        typer.echo(f"subset {sub}: {len(groups.labels)} faces, {groups.groups} near-duplicate groups, "
+                   f"{groups.removable} faces {'to remove' if dry_run else 'removed'}")
+    typer.echo(f"saved view: {DUPLICATES_VIEW}")
+    if batch:
+        typer.echo(f"deleted {batch['count']} samples (batch {batch['id']}); undo with: faceset undo {dataset}")
+
+
+@app.command("filter")
+def filter_command(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    where: list[str] | None = typer.Option(None, "--where", "-w", help="Condition, e.g. 'yaw>30', 'abs(pitch)<10', 'blur>100' (repeatable, all must hold)."),
+    expression: list[str] | None = typer.Option(None, "--expression", "-e", help="Expression label (repeatable, any of)."),
+    subset: str | None = typer.Option(None, "--subset", "-s", help="A or B."),
+    sort_by: str | None = typer.Option(None, "--sort-by", help="Field to sort by."),
+    reverse: bool = typer.Option(False, "--reverse", help="Sort descending."),
+    save_view: str | None = typer.Option(None, "--save-view", help="Save the result as this FiftyOne view."),
+) -> None:
+    """Filter faces by field conditions and expression; optionally save the result as a FiftyOne view."""
+    from curate.store import load_dataset
+    from curate.views import filter_view
+
+    with user_errors(ValueError):
+        ds = load_dataset(dataset)
+        view = filter_view(ds, where or [], expression or [], subset, sort_by, reverse)
+        count = len(view)
+        if save_view:
+            ds.save_view(save_view, view, overwrite=True)
+    typer.echo(f"{count} of {len(ds)} faces match")
+    for s in view.limit(5).select_fields(["source", "frame", "yaw", "pitch", "expression"]):
+        typer.echo(f"  {s.source}#{s.frame} yaw {s.yaw:.1f} pitch {s.pitch:.1f} {s.expression.label if s.expression else ''}")
+    if save_view:
+        typer.echo(f"saved view: {save_view}")
+
+
+@app.command()
+def umap(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    subset: str | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: A and B together)."),
+    brain_key: str = typer.Option("faceset_umap", "--brain-key", help="Name of the brain run."),
+    neighbors: int = typer.Option(15, "--neighbors", min=2, help="UMAP n_neighbors."),
+    out: Path | None = typer.Option(None, "--out", help="PNG path (default: the dataset's reports folder)."),
+) -> None:
+    """UMAP of the identity embeddings (fiftyone.brain visualization run for the App) and a scatter PNG."""
+    from curate.umap import compute_umap
+
+    with user_errors(ValueError):
+        _, path = compute_umap(dataset, brain_key, subset, neighbors, out=out)
+    typer.echo(f"brain run: {brain_key} (App: Embeddings panel)\nplot: {path}")

@@ -47,7 +47,7 @@ class ExpressionThresholds:
     brows_raised: float = 0.5
 
     @classmethod
-    def parse(cls, items: list[str] | None) -> "ExpressionThresholds":
+    def parse(cls, items: list[str] | None) -> ExpressionThresholds:
         """Build from ``name=value`` strings (e.g. from the CLI)."""
         values = asdict(cls())
         for item in items or []:

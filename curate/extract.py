@@ -15,10 +15,24 @@ from typing import Any
 from tqdm import tqdm
 
 from curate import store
-from curate.analyze import AnalysisSettings, FrameAnalyzer, FrameResult, init_worker, run_in_worker, source_id
+from curate.analyze import (
+    AnalysisSettings,
+    FrameAnalyzer,
+    FrameResult,
+    init_worker,
+    run_in_worker,
+    source_id,
+)
 from curate.backends import check_backend
 from curate.expression import ExpressionThresholds
-from curate.media import MediaError, Source, iter_video, list_sources, load_image, probe_video
+from curate.media import (
+    MediaError,
+    Source,
+    iter_video,
+    list_sources,
+    load_image,
+    probe_video,
+)
 
 FLUSH_FRAMES = 32
 

@@ -22,7 +22,7 @@ GAP_VIEW_PREFIX = "gap: "
 
 def bin_labels(edges: tuple[float, ...]) -> list[str]:
     """Readable labels of the open-ended bins made by these edges ('<-60', '-60..-40', ..., '>60')."""
-    fmt = lambda v: f"{v:g}"  # noqa: E731
+    fmt = lambda v: f"{v:g}"
     inner = [f"{fmt(a)}..{fmt(b)}" for a, b in zip(edges[:-1], edges[1:])]
     return [f"<{fmt(edges[0])}", *inner, f">{fmt(edges[-1])}"]
 

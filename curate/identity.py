@@ -108,7 +108,7 @@ def dataset_identity(
     view.set_values("identity_ok", dict(zip(ids, scores.ok.tolist())), key_field="id")
     view.set_values("identity_cluster", dict(zip(ids, scores.cluster.astype(int).tolist())), key_field="id")
     saved = [WRONG_IDENTITY_VIEW]
-    wrong = ds.match((F("subset") == subset) & (F("identity_ok") == False)).sort_by("identity_distance", reverse=True)  # noqa: E712
+    wrong = ds.match((F("subset") == subset) & (F("identity_ok") == False)).sort_by("identity_distance", reverse=True)
     ds.save_view(WRONG_IDENTITY_VIEW, wrong, overwrite=True)
     if review:
         ds.save_view("identity_review", view.sort_by("identity_distance", reverse=True), overwrite=True)

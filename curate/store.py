@@ -23,10 +23,10 @@ class _QuietOldMongo(logging.Filter):
 
 logging.getLogger("fiftyone.core.odm.database").addFilter(_QuietOldMongo())
 
-import fiftyone as fo  # noqa: E402
-from fiftyone import ViewField as F  # noqa: E402
+import fiftyone as fo
+from fiftyone import ViewField as F
 
-from curate.expression import SCORE_NAMES  # noqa: E402
+from curate.expression import SCORE_NAMES
 
 PROGRESS_KEY = "faceset_progress"
 SETTINGS_KEY = "faceset"
@@ -118,6 +118,7 @@ def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, s
         blur=record["blur"],
         brightness=record["brightness"],
         face_size=record["face_size"],
+        crop_hash=record["crop_hash"],
         embedding=record["embedding"],
         expression=fo.Classification(label=record["expression"]),
         backend=backend,

@@ -63,3 +63,15 @@ def load_rgb():
     from curate.media import load_image
 
     return lambda name: load_image(SAMPLES / name)
+
+
+@pytest.fixture(scope="session")
+def faces_dataset() -> str:
+    """A read-mostly dataset shared by tests: the clip (A, every 10th frame) and the photos (B)."""
+    from curate.extract import extract
+
+    name = f"fstest-{RUN_ID}-shared-faces"
+    extract([SAMPLES / "short_hamilton_clip.mp4"], name, "A", every=10, progress=False)
+    photos = ["obama.jpg", "obama_small.jpg", "biden.jpg", "two_people.jpg", "alex-lacamoire.png", "lin-manuel-miranda.png"]
+    extract([SAMPLES / n for n in photos], name, "B", workers=1, progress=False)
+    return name

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import fiftyone as fo
 import numpy as np
-
 from badinput import FAILING_KINDS, GOOD_KINDS, make_bad_inputs
+
 from curate.extract import extract
 from curate.info import dataset_info, format_info
 

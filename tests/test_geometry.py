@@ -5,7 +5,13 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.align import alignment_matrix, mean_face_2d, transform_points, umeyama, warp_face
+from curate.align import (
+    alignment_matrix,
+    mean_face_2d,
+    transform_points,
+    umeyama,
+    warp_face,
+)
 from curate.expression import ExpressionThresholds, expression_scores, label_expression
 from curate.landmarks import MIRROR, mean_face_3d, mirror_landmarks
 from curate.pose import estimate_pose

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from badinput import make_bad_inputs
+
 from curate.media import MediaError, iter_video, list_sources, load_image, probe_video
 
 

@@ -33,7 +33,15 @@ def check_backend(name: str = "dlib", **options: Any) -> None:
 
 
 __all__ = [
+    "BACKENDS",
+    "AnalyzedFace",
+    "Detection",
+    "Detector",
+    "Embedder",
+    "FaceAnalyzer",
+    "Landmarker",
+    "ModelsMissingError",
+    "StagedAnalyzer",
     "check_backend",
-    "AnalyzedFace", "BACKENDS", "Detection", "Detector", "Embedder", "FaceAnalyzer", "Landmarker",
-    "ModelsMissingError", "StagedAnalyzer", "create_analyzer",
+    "create_analyzer",
 ]

@@ -9,7 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from curate.backends.base import Detection, ModelsMissingError, StagedAnalyzer, l2_normalise
+from curate.backends.base import (
+    Detection,
+    ModelsMissingError,
+    StagedAnalyzer,
+    l2_normalise,
+)
 
 
 def _models() -> Any:

@@ -1,0 +1,67 @@
+"""UMAP of the identity embeddings as a fiftyone.brain visualization run (the App's Embeddings panel) + a PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_BRAIN_KEY = "faceset_umap"
+
+
+def compute_umap(
+    name: str,
+    brain_key: str = DEFAULT_BRAIN_KEY,
+    subset: str | None = None,
+    neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 51,
+    out: Path | None = None,
+) -> tuple[Any, Path]:
+    """Run brain.compute_visualization(method='umap') on the 'embedding' field; returns the results and a PNG path."""
+    import fiftyone.brain as fob
+    from fiftyone import ViewField as F
+
+    from curate.store import load_dataset, media_dir
+
+    ds = load_dataset(name)
+    view = ds.match(F("subset") == subset) if subset else ds
+    n = len(view)
+    if n < 3:
+        raise ValueError(f"UMAP needs at least 3 faces, {name!r} has {n}")
+    if ds.has_brain_run(brain_key):
+        ds.delete_brain_run(brain_key)
+    results = fob.compute_visualization(
+        view, embeddings="embedding", method="umap", brain_key=brain_key, num_dims=2,
+        num_neighbors=min(neighbors, n - 1), min_dist=min_dist, seed=seed, verbose=False,
+    )
+    path = Path(out) if out else media_dir(ds).parent / "reports" / f"{brain_key}.png"
+    labels = view.values("subset")
+    clusters = view.values("identity_cluster") if ds.has_sample_field("identity_cluster") else [None] * n
+    plot_points(np.asarray(results.points), labels, clusters, path, title=f"{name}: UMAP of identity embeddings")
+    return results, path
+
+
+def plot_points(points: np.ndarray, subsets: list[str], clusters: list[Any], path: Path, title: str) -> Path:
+    """Scatter PNG: colour by subset, marker by identity cluster (cluster 0 = the main identity)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    colours = {"A": "tab:blue", "B": "tab:orange"}
+    for sub in sorted(set(subsets)):
+        for main in (True, False):
+            sel = np.array([s == sub and ((c in (0, None)) == main) for s, c in zip(subsets, clusters)])
+            if sel.any():
+                ax.scatter(points[sel, 0], points[sel, 1], s=14 if main else 30, marker="o" if main else "x",
+                           c=colours.get(sub, "tab:gray"), label=f"{sub}{'' if main else ' (other identity clusters)'}")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -14,6 +14,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="faceset-tests-"))
 os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_TMP / "db"))
 os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = str(_TMP / "media")
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_PLUGINS_DIR"] = str(_TMP / "plugins")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 RUN_ID = uuid.uuid4().hex[:8]
@@ -35,6 +36,7 @@ def pytest_sessionfinish(session, exitstatus):
     except Exception:  # pragma: no cover - nothing to clean
         pass
     shutil.rmtree(_TMP / "media", ignore_errors=True)
+    shutil.rmtree(_TMP / "plugins", ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Extraction into FiftyOne on real media: fields, resume, kill -9, bad input, info, app."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -148,6 +149,12 @@ def test_app_serves_the_dataset_on_localhost(samples, dataset_name):
             except OSError:
                 time.sleep(1)
         assert "<html" in page.lower() or "<!doctype" in page.lower()
+        request = urllib.request.Request(f"http://localhost:{port}/operators", method="POST",
+                                         data=json.dumps({"dataset_name": dataset_name}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        listed = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        uris = {op["uri"] for op in listed["operators"]}
+        assert {f"@faceset/curate/{n}" for n in ("gap_report", "identity_review", "dedupe_faces", "export_faces")} <= uris, listed["errors"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

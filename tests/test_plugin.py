@@ -1,0 +1,21 @@
+"""The App plugin's operators run through FiftyOne's own operator executor."""
+from __future__ import annotations
+
+
+def test_plugin_operators_execute(faces_dataset):
+    import fiftyone as fo
+    import fiftyone.operators as foo
+
+    from curate.app import register_plugin
+
+    register_plugin()
+    uris = {op.uri for op in foo.list_operators()}
+    assert "@faceset/curate/gap_report" in uris
+    result = foo.execute_operator("@faceset/curate/gap_report", ctx={"dataset": faces_dataset, "params": {"min_count": 2}})
+    assert "B covers" in result.result["summary"]
+    result = foo.execute_operator("@faceset/curate/identity_review", ctx={"dataset": faces_dataset, "params": {"subset": "B"}})
+    assert result.result["flagged"] >= 1  # B holds Obama, Biden and others
+    result = foo.execute_operator("@faceset/curate/dedupe_faces", ctx={"dataset": faces_dataset, "params": {"subset": "B"}})
+    assert "would remove" in result.result["summary"] and result.result["removed"] == 0
+    ds = fo.load_dataset(faces_dataset)
+    assert ds.has_saved_view("near_duplicates") and ds.has_saved_view("identity_review")

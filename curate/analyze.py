@@ -147,3 +147,16 @@ def run_in_worker(source: str, frame: int, rgb: np.ndarray) -> FrameResult:
     """Process-pool task: analyse one frame with this worker's models."""
     assert _WORKER is not None, "init_worker was not called"
     return _WORKER(source, frame, rgb)
+
+
+def describe_known_face(
+    rgb: np.ndarray, landmarks: np.ndarray, embedder: Any, settings: AnalysisSettings,
+    bbox: tuple[float, float, float, float] | None = None, score: float = 1.0,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Record and crop of a face whose 68 landmarks are already known (imported sets): no detection."""
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(68, 2)
+    if bbox is None:
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        bbox = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+    face = AnalyzedFace(tuple(float(v) for v in bbox), float(score), pts, embedder.embed(rgb, pts))
+    return describe_face(rgb, face, settings)

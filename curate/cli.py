@@ -257,3 +257,62 @@ def umap(
     with user_errors(ValueError):
         _, path = compute_umap(dataset, brain_key, subset, neighbors, out=out)
     typer.echo(f"brain run: {brain_key} (App: Embeddings panel)\nplot: {path}")
+
+
+class ExportFormat(str, Enum):
+    folder = "folder"
+    faceswap = "faceswap"
+    dfl = "dfl"
+
+
+@app.command()
+def export(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    subset: str = typer.Option(..., "--subset", "-s", help="A or B."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (what `faceset train` reads)."),
+    n: int | None = typer.Option(None, "--n", min=1, help="Faces to export (default: all)."),
+    match: str | None = typer.Option(None, "--match", help="Follow this subset's pose/expression coverage (e.g. B)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.folder, "--format", help="folder, faceswap (alignments.fsa + PNGs) or dfl (aligned JPGs)."),
+    size: int | None = typer.Option(None, "--size", min=32, help="Resize crops to this side (px)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tie-breaking shuffle (same seed, same export)."),
+    view: str | None = typer.Option(None, "--view", help="Export from this saved view only."),
+    no_expression: bool = typer.Option(False, "--no-expression", help="Balance over pose only."),
+) -> None:
+    """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
+    from curate.export import export_faces
+
+    with user_errors(ValueError):
+        result = export_faces(dataset, subset, out, n, match, fmt.value, size, seed, not no_expression, view)
+    typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
+
+
+@app.command("import-faceswap")
+def import_faceswap_command(
+    alignments: Path = typer.Argument(..., help="faceswap alignments file (.fsa)."),
+    frames: Path = typer.Option(..., "--frames", help="Folder of the frames (or the video) the alignments describe."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset to add the faces to."),
+    subset: str = typer.Option("A", "--subset", "-s", help="A or B."),
+) -> None:
+    """Import a faceswap alignments file (v1 or v2 layout) with its frames; the pickle is read safely."""
+    from curate.interop.importing import import_faceswap
+    from curate.interop.safe_pickle import FormatError
+
+    with user_errors(FormatError, OSError):
+        summary = import_faceswap(dataset, subset, alignments, frames)
+    typer.echo("\n".join(summary.lines()))
+
+
+@app.command("import-dfl")
+def import_dfl_command(
+    folder: Path = typer.Argument(..., help="Folder of DeepFaceLab aligned JPGs."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset to add the faces to."),
+    subset: str = typer.Option("A", "--subset", "-s", help="A or B."),
+    frames: Path | None = typer.Option(None, "--frames", help="Folder of the source frames (else the aligned JPGs are used)."),
+) -> None:
+    """Import DeepFaceLab aligned JPGs (metadata read with the restricted unpickler)."""
+    from curate.interop.importing import import_dfl
+    from curate.interop.safe_pickle import FormatError
+
+    with user_errors(FormatError, OSError):
+        summary = import_dfl(dataset, subset, folder, frames)
+    typer.echo("\n".join(summary.lines()))

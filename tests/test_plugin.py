@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def test_plugin_operators_execute(faces_dataset):
+def test_plugin_operators_execute(faces_dataset, tmp_path):
     import fiftyone as fo
     import fiftyone.operators as foo
 
@@ -19,3 +19,6 @@ def test_plugin_operators_execute(faces_dataset):
     assert "would remove" in result.result["summary"] and result.result["removed"] == 0
     ds = fo.load_dataset(faces_dataset)
     assert ds.has_saved_view("near_duplicates") and ds.has_saved_view("identity_review")
+    result = foo.execute_operator("@faceset/curate/export_faces", ctx={
+        "dataset": faces_dataset, "params": {"subset": "A", "out": str(tmp_path / "exp"), "n": 5, "format": "dfl"}})
+    assert result.result["count"] == 5 and len(list((tmp_path / "exp").glob("*.jpg"))) == 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import fiftyone.operators as foo
-import fiftyone.operators.types as types
+from fiftyone.operators import types
 
 
 def _subset_choice(inputs: types.Object, name: str = "subset", default: str = "A", label: str = "Subset") -> None:

@@ -1,0 +1,261 @@
+"""Balanced export: N faces stratified over pose (yaw x pitch) and expression bins, optionally following the
+other subset's coverage; written as a plain folder, faceswap alignments + PNGs, or DeepFaceLab aligned JPGs,
+with a manifest (JSON + CSV) and a PNG of the exported distribution. Deterministic for a seed.
+
+An export folder is what ``train/`` reads: the crops plus ``manifest.json`` (landmarks in crop pixels, pose
+bins, quality).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
+
+FORMATS = ("folder", "faceswap", "dfl")
+MANIFEST = "manifest.json"
+
+
+def pose_bins(yaw: np.ndarray, pitch: np.ndarray, expression: np.ndarray | None = None,
+              yaw_edges: tuple[float, ...] = DEFAULT_YAW_EDGES, pitch_edges: tuple[float, ...] = DEFAULT_PITCH_EDGES,
+              expressions: list[str] | None = None) -> np.ndarray:
+    """One integer bin per face: yaw bin x pitch bin (x expression label when given)."""
+    yi = np.digitize(np.asarray(yaw, dtype=np.float64), yaw_edges)
+    pi = np.digitize(np.asarray(pitch, dtype=np.float64), pitch_edges)
+    flat = pi * (len(yaw_edges) + 1) + yi
+    if expression is not None:
+        names = expressions or sorted(set(expression))
+        ei = np.array([names.index(e) if e in names else len(names) for e in expression])
+        flat = ei * (len(pitch_edges) + 1) * (len(yaw_edges) + 1) + flat
+    return flat
+
+
+def _quota(counts: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Faces to take per bin: one per weighted bin first, then proportional to weight, capped by what a bin has."""
+    take = np.zeros_like(counts)
+    live = (weights > 0) & (counts > 0)
+    first = np.flatnonzero(live)
+    if len(first) >= n:  # fewer faces wanted than bins: the heaviest bins
+        take[first[np.argsort(-weights[first], kind="stable")[:n]]] = 1
+        return take
+    take[first] = 1
+    while take.sum() < n:
+        open_ = live & (take < counts)
+        if not open_.any():
+            break
+        left = n - int(take.sum())
+        share = weights * open_
+        want = np.floor(left * share / share.sum()).astype(np.int64)
+        if want.sum() == 0:  # remainder smaller than one per bin: heaviest open bins
+            order = np.argsort(-(share / np.maximum(take, 1)), kind="stable")
+            want[order[:left]] = 1
+            want *= open_
+        take = np.minimum(take + want, counts)
+    return take
+
+
+def balanced_selection(bins: np.ndarray, quality: np.ndarray, n: int | None, seed: int = 0,
+                       target: np.ndarray | None = None) -> np.ndarray:
+    """Indices of n faces spread over bins (evenly, or following the target bins' distribution), best first.
+
+    With a target (the other subset's bins), bins the target never shows come last, used only when n cannot be
+    reached otherwise. Within a bin the highest quality wins; ties are broken by a seeded shuffle.
+    """
+    bins = np.asarray(bins)
+    total = len(bins)
+    n = total if n is None or n >= total else int(n)
+    rng = np.random.default_rng(seed)
+    shuffle = rng.permutation(total)
+    order = shuffle[np.lexsort((-np.asarray(quality, dtype=np.float64)[shuffle], bins[shuffle]))]
+    uniq, starts, counts = np.unique(bins[order], return_index=True, return_counts=True)
+    if target is None:
+        weights = np.ones(len(uniq))
+    else:
+        tb, tc = np.unique(np.asarray(target), return_counts=True)
+        weights = np.zeros(len(uniq))
+        hit = np.isin(uniq, tb)
+        weights[hit] = tc[np.searchsorted(tb, uniq[hit])]
+    take = _quota(counts, weights, n)
+    if take.sum() < n:  # bins the target lacks: evenly
+        rest = _quota(counts - take, (weights == 0).astype(float), n - int(take.sum()))
+        take = take + rest
+    chosen = np.concatenate([order[s:s + k] for s, k in zip(starts, take)]) if len(uniq) else np.zeros(0, np.int64)
+    return np.sort(chosen)
+
+
+def face_quality(blur: np.ndarray, identity_ok: list[Any] | None = None, dup_keep: list[Any] | None = None) -> np.ndarray:
+    """Ranking within a bin: identity-ok and non-duplicate first, then sharper (log blur)."""
+    q = np.log1p(np.maximum(np.asarray(blur, dtype=np.float64), 0))
+    if identity_ok is not None:
+        q = q - 100.0 * np.array([v is False for v in identity_ok])
+    if dup_keep is not None:
+        q = q - 50.0 * np.array([v is False for v in dup_keep])
+    return q
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and what it holds."""
+
+    out: Path
+    count: int
+    manifest: Path
+    plot: Path
+    format: str
+
+
+_FIELDS = ["id", "face_key", "filepath", "source", "source_type", "frame", "face_index", "bbox", "frame_size",
+           "landmarks", "source_landmarks", "align_matrix", "yaw", "pitch", "roll", "blur", "expression",
+           "identity_ok", "dup_keep"]
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _encode(rgb: np.ndarray, ext: str) -> bytes:
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:
+        raise OSError(f"cannot encode {ext}")
+    return buf.tobytes()
+
+
+def plot_distribution(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Heatmap PNG of the exported faces over yaw x pitch bins, with expression counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ny, npi = len(DEFAULT_YAW_EDGES) + 1, len(DEFAULT_PITCH_EDGES) + 1
+    grid = np.zeros((npi, ny))
+    for r in rows:
+        grid[np.digitize(r["pitch"], DEFAULT_PITCH_EDGES), np.digitize(r["yaw"], DEFAULT_YAW_EDGES)] += 1
+    exprs: dict[str, int] = {}
+    for r in rows:
+        exprs[r["expression"]] = exprs.get(r["expression"], 0) + 1
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4), dpi=100, gridspec_kw={"width_ratios": [3, 1]})
+    im = ax.imshow(grid[::-1], cmap="viridis")
+    ax.set_xticks(range(ny), bin_labels(DEFAULT_YAW_EDGES), rotation=45, fontsize=7)
+    ax.set_yticks(range(npi), bin_labels(DEFAULT_PITCH_EDGES)[::-1], fontsize=7)
+    ax.set_xlabel("yaw (°)")
+    ax.set_ylabel("pitch (°)")
+    for (i, j), v in np.ndenumerate(grid[::-1]):
+        if v:
+            ax.text(j, i, int(v), ha="center", va="center", color="w", fontsize=7)
+    fig.colorbar(im, ax=ax)
+    bx.barh(list(exprs), list(exprs.values()), color="tab:orange")
+    bx.set_title("expression")
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def export_faces(
+    name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
+    size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
+) -> ExportResult:
+    """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
+    from fiftyone import ViewField as F
+
+    from curate.store import fo, load_dataset
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")
+    ds = load_dataset(name)
+    base = ds.load_saved_view(view) if view else ds
+    pool = base.match(F("subset") == subset)
+    if not len(pool):
+        raise ValueError(f"subset {subset} of {name!r} has no faces")
+    fields = [f for f in _FIELDS if f == "id" or ds.has_sample_field(f) or f == "expression"]
+    values = dict(zip(fields, pool.values([f if f != "expression" else "expression.label" for f in fields])))
+    exprs = [e or "unknown" for e in values["expression"]]
+    names = sorted(set(exprs))
+    bins = pose_bins(values["yaw"], values["pitch"], np.array(exprs) if by_expression else None, expressions=names)
+    target = None
+    if match:
+        other = ds.match(F("subset") == match)
+        if not len(other):
+            raise ValueError(f"--match {match}: subset {match} of {name!r} has no faces")
+        oy, op, oe = other.values(["yaw", "pitch", "expression.label"])
+        target = pose_bins(oy, op, np.array([e or "unknown" for e in oe]) if by_expression else None, expressions=names)
+    quality = face_quality(values["blur"], values.get("identity_ok"), values.get("dup_keep"))
+    chosen = balanced_selection(bins, quality, n, seed, target)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, fsa_frames = [], {}
+    with fo.ProgressBar(total=len(chosen), progress=progress) as bar:
+        for k in bar(chosen.tolist()):
+            rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames))
+    if fmt == "faceswap":
+        from curate.interop.faceswap import write_alignments
+
+        write_alignments(out / "alignments.fsa", fsa_frames)
+    manifest = {"dataset": name, "subset": subset, "format": fmt, "match": match, "seed": seed, "n": len(rows),
+                "yaw_edges": list(DEFAULT_YAW_EDGES), "pitch_edges": list(DEFAULT_PITCH_EDGES), "faces": rows}
+    _atomic_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
+    with open(out / "manifest.csv.tmp", "w", newline="") as fh:
+        cols = ["sample_id", "file", "source", "frame", "yaw", "pitch", "roll", "expression", "blur", "pose_bin"]
+        writer = csv.DictWriter(fh, cols, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(out / "manifest.csv.tmp", out / "manifest.csv")
+    plot = plot_distribution(rows, out / "distribution.png", f"{name} {subset}: {len(rows)} faces exported" + (f" (matching {match})" if match else ""))
+    return ExportResult(out, len(rows), out / MANIFEST, plot, fmt)
+
+
+def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list]) -> dict[str, Any]:
+    """Write one face in the chosen format; returns its manifest row."""
+    from curate.media import load_image
+
+    crop = load_image(Path(v["filepath"]))
+    pts = np.asarray(v["landmarks"].keypoints[0].points, dtype=np.float64) * crop.shape[1]
+    matrix = np.asarray(v["align_matrix"], dtype=np.float64)
+    if size and size != crop.shape[1]:
+        scale = size / crop.shape[1]
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        pts, matrix = pts * scale, matrix * scale
+    source = Path(v["source"])
+    is_video = v.get("source_type") == "video"
+    stem = f"{source.stem}_{v['frame']:06d}_{v['face_index']}" if is_video else f"{source.stem}_{v['face_index']}"
+    if fmt == "faceswap":
+        from curate.interop.faceswap import face_entry, frame_key, png_with_meta
+
+        key = frame_key(source, v["frame"], is_video)
+        faces = fsa_frames.setdefault(key, [])
+        entry = face_entry(v["bbox"], np.asarray(v["source_landmarks"]), crop)
+        file = out / f"{Path(key).stem}_{len(faces)}.png"
+        faces.append(entry)
+        meta = {"alignments": {k: entry[k] for k in ("x", "y", "w", "h", "landmarks_xy", "mask", "identity")},
+                "source": {"alignments_version": 2.4, "original_filename": file.name, "face_index": len(faces) - 1,
+                           "source_filename": key, "source_is_video": is_video, "source_frame_dims": tuple(v["frame_size"][::-1])}}
+        _atomic_bytes(file, png_with_meta(_encode(crop, ".png"), meta))
+    elif fmt == "dfl":
+        from curate.interop.dfl import dfl_meta, write_dfl_meta
+
+        file = out / f"{stem}.jpg"
+        meta = dfl_meta(pts, source.name if not is_video else f"{source.stem}_{v['frame'] + 1:06d}.png",
+                        v["bbox"], np.asarray(v["source_landmarks"]), matrix)
+        _atomic_bytes(file, write_dfl_meta(_encode(crop, ".jpg"), meta))
+    else:
+        file = out / f"{stem}.jpg"
+        _atomic_bytes(file, _encode(crop, ".jpg"))
+    return {
+        "sample_id": v["id"], "face_key": v["face_key"], "file": file.name, "source": str(source), "frame": v["frame"],
+        "face_index": v["face_index"], "yaw": v["yaw"], "pitch": v["pitch"], "roll": v["roll"],
+        "expression": v["expression"] or "unknown", "blur": v["blur"],
+        "pose_bin": int(pose_bins([v["yaw"]], [v["pitch"]])[0]),
+        "landmarks": np.round(pts, 3).tolist(), "size": int(crop.shape[1]),
+    }

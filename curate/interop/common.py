@@ -1,0 +1,86 @@
+"""What the importers share: safe paths inside the user's folders and adding known faces as samples."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import numpy as np
+
+from curate.analyze import AnalysisSettings, describe_known_face, face_key, write_crop
+from curate.interop.safe_pickle import FormatError
+
+
+def safe_child(root: Path, name: str) -> Path:
+    """root/name, refusing absolute names and any '..' that would leave root (no path traversal)."""
+    text = str(name)
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    if not text or PureWindowsPath(text).is_absolute() or text.startswith(("/", "\\")) or ".." in parts:
+        raise FormatError(f"path {name!r} would leave {root}")
+    path = (root / Path(*parts)).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise FormatError(f"path {name!r} would leave {root}")
+    return path
+
+
+@dataclass
+class KnownFace:
+    """A face to import: the image its landmarks refer to, and where it came from."""
+
+    source: Path
+    frame: int
+    index: int
+    rgb: np.ndarray
+    landmarks: np.ndarray
+    source_landmarks: np.ndarray
+    bbox: tuple[float, float, float, float] | None
+    frame_size: tuple[int, int]
+    is_video: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImportSummary:
+    """Faces added, already present, and skipped files with reasons."""
+
+    added: int = 0
+    present: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Human summary."""
+        return [f"faces added: {self.added}, already in the dataset: {self.present}, files skipped: {len(self.skipped)}"]
+
+
+def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: str = "dlib", size: int = 256,
+                    coverage: float = 0.75, tool: str = "import") -> ImportSummary:
+    """Crop, measure and add faces with known landmarks as samples (existing face keys are left alone)."""
+    from curate import store
+    from curate.backends import create_analyzer
+
+    ds = store.open_dataset(dataset)
+    settings = AnalysisSettings(backend=backend, size=size, coverage=coverage, crops_dir=str(store.media_dir(ds)))
+    keys = [face_key(f.source, f.frame, f.index) for f in faces]
+    present = store.existing_keys(ds, keys)
+    summary = ImportSummary(present=len(present))
+    todo = [(k, f) for k, f in zip(keys, faces) if k not in present]
+    if not todo:
+        return summary
+    embedder = create_analyzer(backend).embedder
+    samples = []
+    for key, f in todo:
+        record, crop = describe_known_face(f.rgb, f.landmarks, embedder, settings, f.bbox)
+        path = Path(settings.crops_dir) / f"{key}.jpg"
+        write_crop(crop, path)
+        record.update(face_key=key, face_index=f.index, filepath=str(path), frame_size=list(f.frame_size),
+                      source_landmarks=np.round(f.source_landmarks, 3).tolist())
+        if f.bbox is not None:
+            record["bbox"] = [float(v) for v in f.bbox]
+        sample = store.to_sample(record, str(f.source), f.frame, f.is_video, subset, backend)
+        sample["imported_from"] = tool
+        for name, value in f.extra.items():
+            sample[name] = value
+        samples.append(sample)
+    ds.add_samples(samples, progress=False)
+    summary.added = len(samples)
+    return summary

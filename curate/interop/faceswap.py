@@ -1,0 +1,127 @@
+"""faceswap alignments: the .fsa file (zlib-compressed pickle) and the face PNGs' 'faceswap' iTXt header.
+
+Layouts read: v2 ``{"__meta__": {"version": ...}, "__data__": {frame: {"faces": [...], "video_meta": {}}}}``
+and the pre-2.0 ``{frame: [face, ...]}``. A face holds ``x, y, w, h`` and ``landmarks_xy`` (68x2, frame px),
+optionally ``mask``, ``identity`` and ``thumb``. Video frames are keyed ``<stem>_<frame:06d><ext>`` counting
+from 1.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import pickle
+import re
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from curate.interop.safe_pickle import FormatError, plain, safe_loads
+
+ALIGNMENTS_VERSION = 2.4
+_VIDEO_KEY = re.compile(r"^(?P<stem>.+)_(?P<frame>\d{6})(?P<ext>\.\w+)$")
+
+
+def _check_face(face: Any, where: str) -> dict[str, Any]:
+    if not isinstance(face, dict) or not {"x", "y", "w", "h", "landmarks_xy"} <= face.keys():
+        raise FormatError(f"{where}: a face needs x, y, w, h and landmarks_xy")
+    pts = np.asarray(face["landmarks_xy"], dtype=np.float64)
+    if pts.shape != (68, 2) or not np.isfinite(pts).all():
+        raise FormatError(f"{where}: landmarks_xy must be 68 finite (x, y) points, got shape {pts.shape}")
+    return {**face, "landmarks_xy": pts}
+
+
+def read_alignments(path: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Frames -> faces and the meta of an .fsa file, both layouts; FormatError/UnsafePickleError when not one."""
+    try:
+        raw = zlib.decompress(Path(path).read_bytes())
+    except zlib.error as exc:
+        raise FormatError(f"not a faceswap alignments file (zlib: {exc})") from None
+    data = safe_loads(raw)
+    if not isinstance(data, dict):
+        raise FormatError(f"not a faceswap alignments file (top level is {type(data).__name__})")
+    if "__data__" in data:
+        meta, frames = data.get("__meta__") or {}, data["__data__"]
+        if not isinstance(frames, dict):
+            raise FormatError("__data__ is not a dict")
+        out = {}
+        for name, entry in frames.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("faces"), list):
+                raise FormatError(f"frame {name!r}: expected {{'faces': [...]}}")
+            out[str(name)] = [_check_face(f, f"frame {name!r}") for f in entry["faces"]]
+        return out, dict(meta)
+    out = {}
+    for name, faces in data.items():
+        if not isinstance(faces, list):
+            raise FormatError(f"frame {name!r}: expected a list of faces")
+        out[str(name)] = [_check_face(f, f"frame {name!r}") for f in faces]
+    return out, {"version": 1.0}
+
+
+def write_alignments(path: Path, frames: dict[str, list[dict[str, Any]]]) -> Path:
+    """Write a v2 .fsa (zlib pickle of plain data + numpy arrays) atomically."""
+    data = {"__meta__": {"version": ALIGNMENTS_VERSION},
+            "__data__": {name: {"faces": faces, "video_meta": {}} for name, faces in frames.items()}}
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp.write_bytes(zlib.compress(pickle.dumps(data, protocol=4)))
+    os.replace(tmp, path)
+    return Path(path)
+
+
+def frame_key(source: Path, frame: int, is_video: bool) -> str:
+    """faceswap's frame name: the image file name, or <stem>_<frame+1:06d><ext> for a video frame."""
+    return f"{source.stem}_{frame + 1:06d}{source.suffix}" if is_video else source.name
+
+
+def parse_video_key(name: str) -> tuple[str, int] | None:
+    """(video file name, 0-based frame) of a video frame key, or None."""
+    m = _VIDEO_KEY.match(name)
+    return (m["stem"] + m["ext"], int(m["frame"]) - 1) if m else None
+
+
+def face_entry(bbox: list[float], landmarks: np.ndarray, thumb: np.ndarray | None = None) -> dict[str, Any]:
+    """One face of an alignments file."""
+    x, y, w, h = (int(round(v)) for v in bbox)
+    entry: dict[str, Any] = {"x": x, "y": y, "w": w, "h": h,
+                             "landmarks_xy": np.asarray(landmarks, dtype=np.float32), "mask": {}, "identity": {}}
+    if thumb is not None:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(cv2.resize(thumb, (96, 96), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR))
+        entry["thumb"] = buf if ok else None
+    return entry
+
+
+def png_with_meta(png: bytes, meta: dict[str, Any]) -> bytes:
+    """PNG bytes with faceswap's 'faceswap' iTXt header (a Python-literal dict) before the first IDAT."""
+    text = str(plain(meta)).encode("utf-8")
+    body = b"faceswap" + b"\0\0\0\0\0" + text
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+    at = png.find(b"IDAT") - 4
+    if at < 8:
+        raise FormatError("not a PNG")
+    return png[:at] + chunk + png[at:]
+
+
+def read_png_meta(data: bytes) -> dict[str, Any] | None:
+    """The 'faceswap' iTXt header of face PNG bytes (read with ast.literal_eval, never eval), or None."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise FormatError("not a PNG")
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"iTXt" and body.startswith(b"faceswap\0"):
+            text = body[len(b"faceswap") + 5:].decode("utf-8", errors="replace")
+            try:
+                meta = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as exc:
+                raise FormatError(f"faceswap PNG header is not plain data ({exc})") from None
+            if not isinstance(meta, dict):
+                raise FormatError("faceswap PNG header is not a dict")
+            return meta
+        if kind == b"IDAT":
+            return None
+        pos += 12 + length
+    return None

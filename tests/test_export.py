@@ -1,0 +1,165 @@
+"""Balanced export and the faceswap / DeepFaceLab round trips, safe loading and path checks."""
+from __future__ import annotations
+
+import json
+import pickle
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from curate.export import balanced_selection, pose_bins
+
+
+def test_even_selection_spreads_over_bins_and_is_deterministic():
+    bins = np.r_[np.zeros(90, int), np.ones(5, int), np.full(5, 2)]
+    quality = np.arange(100, dtype=float)
+    chosen = balanced_selection(bins, quality, 15, seed=3)
+    assert np.bincount(bins[chosen]).tolist() == [5, 5, 5]
+    assert chosen.tolist() == balanced_selection(bins, quality, 15, seed=3).tolist()
+    assert set(chosen[bins[chosen] == 0]) == set(range(85, 90))  # the best of the big bin
+
+
+def test_match_follows_the_other_subsets_coverage():
+    rng = np.random.default_rng(0)
+    yaw_a = np.r_[rng.uniform(-8, 8, 180), rng.uniform(30, 50, 10), rng.uniform(-50, -30, 10)]  # mostly frontal
+    yaw_b = np.r_[rng.uniform(-8, 8, 50), rng.uniform(30, 50, 60), rng.uniform(-50, -30, 60)]  # many profiles
+    bins_a, bins_b = pose_bins(yaw_a, np.zeros(200)), pose_bins(yaw_b, np.zeros(170))
+    n = 40
+    matched = balanced_selection(bins_a, np.zeros(200), n, seed=1, target=bins_b)
+    random = np.random.default_rng(1).choice(200, n, replace=False)
+    profiles = lambda idx: int((np.abs(yaw_a[idx]) > 25).sum())
+    print(f"A profiles in {n}: --match B {profiles(matched)}, random {profiles(random)}")
+    assert len(matched) == n and profiles(matched) == 20 > profiles(random)
+
+
+def test_folder_export_manifest_and_plot(faces_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from faceset.cli import app
+
+    out = tmp_path / "A"
+    result = CliRunner().invoke(app, ["export", faces_dataset, "--subset", "A", "--out", str(out), "--n", "8",
+                                      "--match", "B", "--size", "128"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n"] == 8 and len({f["sample_id"] for f in manifest["faces"]}) == 8
+    for face in manifest["faces"]:
+        assert Image.open(out / face["file"]).size == (128, 128)
+        assert np.asarray(face["landmarks"]).shape == (68, 2) and max(map(max, face["landmarks"])) < 128
+    assert (out / "manifest.csv").read_text().count("\n") == 9
+    assert Image.open(out / "distribution.png").size[0] > 500
+    again = tmp_path / "again"
+    CliRunner().invoke(app, ["export", faces_dataset, "--subset", "A", "--out", str(again), "--n", "8", "--match", "B", "--size", "128"])
+    assert json.loads((again / "manifest.json").read_text())["faces"] == manifest["faces"]
+
+
+def _source_landmarks(ds):
+    return {(s.source.rsplit("/", 1)[-1], s.face_index): np.asarray(s.source_landmarks) for s in ds}
+
+
+@pytest.fixture
+def photos_dataset(samples, dataset_name):
+    from curate.extract import extract
+
+    extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], dataset_name, "B", workers=1, progress=False)
+    return dataset_name
+
+
+def test_faceswap_round_trip(photos_dataset, samples, tmp_path):
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.interop.faceswap import read_alignments, read_png_meta
+    from curate.interop.importing import import_faceswap
+
+    out = tmp_path / "fs"
+    result = export_faces(photos_dataset, "B", out, fmt="faceswap", progress=False)
+    frames, meta = read_alignments(out / "alignments.fsa")
+    assert meta["version"] == 2.4 and sum(len(f) for f in frames.values()) == result.count == 4
+    pngs = sorted(out.glob("*.png"))
+    header = read_png_meta(pngs[0].read_bytes())
+    assert header["source"]["source_filename"] in frames and len(header["alignments"]["landmarks_xy"]) == 68
+    back = f"{photos_dataset}-fs"
+    summary = import_faceswap(back, "B", out / "alignments.fsa", samples)
+    assert summary.added == 4 and not summary.skipped
+    before, after = _source_landmarks(fo.load_dataset(photos_dataset)), _source_landmarks(fo.load_dataset(back))
+    assert before.keys() == after.keys()
+    assert max(np.abs(before[k] - after[k]).max() for k in before) < 0.5
+    assert import_faceswap(back, "B", out / "alignments.fsa", samples).added == 0  # re-run: no duplicates
+
+
+def test_dfl_round_trip(photos_dataset, samples, tmp_path):
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.interop.dfl import read_dfl_meta
+    from curate.interop.importing import import_dfl
+
+    out = tmp_path / "dfl"
+    export_faces(photos_dataset, "B", out, fmt="dfl", size=256, progress=False)
+    jpgs = sorted(out.glob("*.jpg"))
+    meta = read_dfl_meta(jpgs[0].read_bytes())
+    assert {"landmarks", "source_landmarks", "source_rect", "source_filename", "image_to_face_mat", "face_type"} <= meta.keys()
+    assert Image.open(jpgs[0]).size == (256, 256)  # still a valid JPEG
+    for frames in (samples, None):  # from the source frames, and from the aligned JPGs alone
+        back = f"{photos_dataset}-dfl{frames is None}"
+        summary = import_dfl(back, "B", out, frames)
+        assert summary.added == 4 and not summary.skipped
+        after = [np.asarray(s.source_landmarks) for s in fo.load_dataset(back)]
+        before = _source_landmarks(fo.load_dataset(photos_dataset))
+        for pts in after:
+            assert min(np.abs(pts - b).max() for b in before.values()) < 0.5
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch /tmp/faceset-pwned",))
+
+
+def test_malicious_and_malformed_files_are_refused(photos_dataset, samples, tmp_path, capsys):
+    import fiftyone as fo
+
+    from curate.interop.dfl import write_dfl_meta
+    from curate.interop.importing import import_dfl, import_faceswap
+    from curate.interop.safe_pickle import FormatError, UnsafePickleError
+
+    evil = tmp_path / "evil.fsa"
+    evil.write_bytes(zlib.compress(pickle.dumps({"__meta__": {"version": 2.4}, "__data__": {"obama.jpg": _RunsCode()}})))
+    count = len(fo.load_dataset(photos_dataset))
+    with pytest.raises(UnsafePickleError, match="posix.system|os.system"):
+        import_faceswap(photos_dataset, "B", evil, samples)
+    broken = tmp_path / "broken.fsa"
+    broken.write_bytes(b"not zlib at all")
+    with pytest.raises(FormatError):
+        import_faceswap(photos_dataset, "B", broken, samples)
+    traversal = tmp_path / "traversal.fsa"
+    face = {"x": 1, "y": 1, "w": 9, "h": 9, "landmarks_xy": np.zeros((68, 2), np.float32)}
+    traversal.write_bytes(zlib.compress(pickle.dumps({"../../etc/passwd": [face]})))
+    summary = import_faceswap(photos_dataset, "B", traversal, samples)
+    assert summary.added == 0 and "would leave" in summary.skipped[0][1]
+    assert len(fo.load_dataset(photos_dataset)) == count
+
+    folder = tmp_path / "dflbad"
+    folder.mkdir()
+    jpg = (samples / "obama.jpg").read_bytes()
+    (folder / "evil.jpg").write_bytes(_with_app15(jpg, pickle.dumps(_RunsCode())))
+    (folder / "plain.jpg").write_bytes(jpg)
+    (folder / "escape.jpg").write_bytes(write_dfl_meta(jpg, {"landmarks": np.zeros((68, 2)).tolist(), "source_filename": "../../x.jpg"}))
+    summary = import_dfl(photos_dataset, "B", folder, frames=samples)
+    reasons = dict((k.rsplit("/", 1)[-1], v) for k, v in summary.skipped)
+    assert summary.added == 0 and len(reasons) == 3
+    assert "refusing to load" in reasons["evil.jpg"] and "no DeepFaceLab metadata" in reasons["plain.jpg"]
+    assert "would leave" in reasons["escape.jpg"]
+    err = capsys.readouterr().err
+    assert err.count("faceset: skipped") >= 3
+    assert len(fo.load_dataset(photos_dataset)) == count
+    import os
+    assert not os.path.exists("/tmp/faceset-pwned")
+
+
+def _with_app15(jpg: bytes, payload: bytes) -> bytes:
+    import struct
+    return jpg[:2] + b"\xff\xef" + struct.pack(">H", len(payload) + 2) + payload + jpg[2:]

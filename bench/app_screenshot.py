@@ -134,7 +134,7 @@ def main() -> None:
         time.sleep(1)
         shot = browser.screenshot(args.out / "app_operators.png")
         print(f"{'check':<45} result")
-        print(f"{'App shows the dataset's face fields':<45} {'yes' if grid else 'NO'}")
+        print(f"{'App shows the dataset fields':<45} {'yes' if grid else 'NO'}")
         for label in LABELS:
             found = browser.evaluate(f"document.body.innerText.includes({json.dumps(label)})")
             print(f"{'operator listed: ' + label:<45} {'yes' if found else 'NO'}")

@@ -94,7 +94,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--no-db", action="store_true")
     args = ap.parse_args()
-    from curate.dedupe import DEFAULT_MAX_BITS, DEFAULT_MAX_DISTANCE, candidate_pairs, confirm_pairs, find_near_duplicates
+    from curate.dedupe import (
+        DEFAULT_MAX_BITS,
+        DEFAULT_MAX_DISTANCE,
+        candidate_pairs,
+        confirm_pairs,
+        find_near_duplicates,
+    )
     from curate.gaps import compute_gaps
     from curate.identity import score_identity
 

@@ -77,3 +77,14 @@ def faces_dataset() -> str:
     photos = ["obama.jpg", "obama_small.jpg", "biden.jpg", "two_people.jpg", "alex-lacamoire.png", "lin-manuel-miranda.png"]
     extract([SAMPLES / n for n in photos], name, "B", workers=1, progress=False)
     return name
+
+
+@pytest.fixture(scope="session")
+def export_dirs(faces_dataset, tmp_path_factory) -> tuple[Path, Path]:
+    """Export folders of A and B of the shared dataset, at 64 px (what training reads)."""
+    from curate.export import export_faces
+
+    root = tmp_path_factory.mktemp("exports")
+    export_faces(faces_dataset, "A", root / "A", size=64, progress=False)
+    export_faces(faces_dataset, "B", root / "B", size=64, progress=False)
+    return root / "A", root / "B"

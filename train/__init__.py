@@ -1,0 +1,1 @@
+"""faceset training: shared-encoder face-swap autoencoders (original, LIAE) on exported face-sets."""

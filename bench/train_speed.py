@@ -1,0 +1,125 @@
+"""Training speed: full pipeline (augmenting data workers + model step) vs the bare model step on pre-made
+tensors, at 64 and 128 px, batch 16, same run; then an optional quality run.
+
+    .venv/bin/python bench/train_speed.py [--iters 20] [--quality-iters 0]
+
+Faces come from the sample media: the clip (A, every 4th frame, minus the audience shots) and the photos
+(B), extracted into a private embedded database and exported at 128 px. The quality run trains that long and
+prints the identity-embedding distance of A->B outputs to B's mean embedding and to A's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="faceset-train-bench-"))
+os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_TMP / "db"))
+os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = str(_TMP / "media")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_exports() -> tuple[Path, Path]:
+    from fiftyone import ViewField as F
+
+    from curate.export import export_faces
+    from curate.extract import extract
+    from curate.store import load_dataset
+    samples = ROOT / "datasets" / "samples"
+    extract([samples / "short_hamilton_clip.mp4"], "bench", "A", every=4, progress=False)
+    ds = load_dataset("bench")
+    ds.delete_samples(ds.match(F("frame") > 215))
+    extract([samples / n for n in ("obama.jpg", "obama_small.jpg", "obama_partial_face.jpg")], "bench", "B", workers=1, progress=False)
+    export_faces("bench", "A", _TMP / "A", size=128, progress=False)
+    export_faces("bench", "B", _TMP / "B", size=128, progress=False)
+    return _TMP / "A", _TMP / "B"
+
+
+def bare_step_rate(size: int, batch: int, iters: int) -> float:
+    import torch
+
+    from train.losses import face_loss
+    from train.model import FaceSwapModel, ModelConfig
+    from train.trainer import BothSides
+    torch.manual_seed(0)
+    model = BothSides(FaceSwapModel(ModelConfig(size=size)))
+    opt = torch.optim.Adam(model.parameters(), 5e-5, betas=(0.5, 0.999))
+    x = torch.rand(batch, 3, size, size)
+    m, w = torch.ones(batch, 1, size, size), torch.ones(batch, 1, size, size)
+    def step():
+        outs = model(x, x)
+        loss = sum(face_loss(p, pm, x, m, w)["total"] for p, pm in outs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    step()
+    t = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return iters / (time.perf_counter() - t)
+
+
+def pipeline_rate(a: Path, b: Path, size: int, batch: int, iters: int, workers: int) -> float:
+    from train.trainer import TrainSettings, train
+    d = _TMP / f"m{size}"
+    train(TrainSettings(str(a), str(b), str(d), size=size, batch=batch, iters=2, workers=workers,
+                        preview_every=10**9, save_every=10**9), progress=False)  # warm-up, writes a checkpoint
+    t = time.perf_counter()
+    train(TrainSettings(str(a), str(b), str(d), size=size, batch=batch, iters=2 + iters, workers=workers,
+                        preview_every=10**9, save_every=10**9), progress=False)
+    return iters / (time.perf_counter() - t)
+
+
+def quality(a: Path, b: Path, iters: int) -> None:
+    import numpy as np
+    import torch
+
+    from curate.backends import create_analyzer
+    from train.checkpoint import latest_loadable
+    from train.data import load_faceset
+    from train.model import FaceSwapModel, ModelConfig
+    from train.trainer import TrainSettings, train
+    d = _TMP / "quality"
+    train(TrainSettings(str(a), str(b), str(d), size=64, batch=16, iters=iters, lr=1e-4, workers=1), progress=True)
+    model = FaceSwapModel(ModelConfig(size=64))
+    latest_loadable(d, model)
+    model.eval()
+    analyzer = create_analyzer("dlib")
+    fa, fb = load_faceset(a, 128), load_faceset(b, 128)
+
+    def emb(images, marks):
+        return np.stack([analyzer.embedder.embed(np.ascontiguousarray(img), pts) for img, pts in zip(images, marks)])
+    ea, eb = emb(fa.images, fa.landmarks), emb(fb.images, fb.landmarks)
+    x = torch.from_numpy(fa.images.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    x64 = torch.nn.functional.interpolate(x, size=64, mode="area")
+    out = torch.nn.functional.interpolate(model.swap(x64, "B")[0], size=128, mode="bilinear")
+    swapped = (out.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    es = emb(swapped, fa.landmarks)
+    to_b = np.linalg.norm(es - eb.mean(0), axis=1).mean()
+    to_a = np.linalg.norm(es - ea.mean(0), axis=1).mean()
+    print(f"\nquality after {iters} iterations: A->B outputs are {to_b:.3f} from B's mean embedding, {to_a:.3f} from A's "
+          f"({'closer to B' if to_b < to_a else 'still closer to A'})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--quality-iters", type=int, default=0)
+    args = ap.parse_args()
+    a, b = make_exports()
+    print(f"{'size':>5} {'bare model it/s':>16} {'full pipeline it/s':>19} {'overhead':>9}")
+    for size in (64, 128):
+        bare = bare_step_rate(size, args.batch, args.iters)
+        full = pipeline_rate(a, b, size, args.batch, args.iters, args.workers)
+        print(f"{size:>5} {bare:>16.2f} {full:>19.2f} {bare / full:>8.2f}x")
+    print("overhead = bare it/s / pipeline it/s (1.0 = data never waited on; target <= 1.1)")
+    if args.quality_iters:
+        quality(a, b, args.quality_iters)
+
+
+if __name__ == "__main__":
+    main()

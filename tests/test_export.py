@@ -163,3 +163,39 @@ def test_malicious_and_malformed_files_are_refused(photos_dataset, samples, tmp_
 def _with_app15(jpg: bytes, payload: bytes) -> bytes:
     import struct
     return jpg[:2] + b"\xff\xef" + struct.pack(">H", len(payload) + 2) + payload + jpg[2:]
+
+
+def test_faceswap_masks_are_imported_into_the_crop(photos_dataset, samples, tmp_path):
+    import cv2
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.interop.faceswap import read_alignments, write_alignments
+    from curate.interop.importing import import_faceswap
+
+    out = tmp_path / "fs"
+    export_faces(photos_dataset, "B", out, fmt="faceswap", progress=False)
+    frames, _ = read_alignments(out / "alignments.fsa")
+    face = frames["obama.jpg"][0]
+    pts = face["landmarks_xy"]
+    lo, hi = pts.min(0) - 10, pts.max(0) + 10
+    scale = 128 / (hi - lo).max()
+    affine = np.array([[scale, 0, -lo[0] * scale], [0, scale, -lo[1] * scale]])  # frame -> 128 px mask space
+    mask = np.zeros((128, 128), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts * scale + affine[:, 2]).astype(np.int32)), 255)
+    face["mask"] = {"components": {"mask": zlib.compress(mask.tobytes()), "affine_matrix": affine,
+                                   "interpolator": 2, "stored_size": 128, "stored_centering": "face"}}
+    for f in frames.values():
+        for x in f:
+            x.pop("masks", None)
+    write_alignments(out / "alignments.fsa", frames)
+    back = f"{photos_dataset}-masks"
+    import_faceswap(back, "B", out / "alignments.fsa", samples)
+    sample = fo.load_dataset(back).match({"source": {"$regex": "obama.jpg$"}}).first()
+    crop_mask = sample.mask_components.mask.astype(bool)
+    size = crop_mask.shape[0]
+    hull = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(np.asarray(sample.landmarks.keypoints[0].points) * size).astype(np.int32)), 1)
+    iou = (crop_mask & hull.astype(bool)).sum() / (crop_mask | hull.astype(bool)).sum()
+    print(f"imported mask vs landmark hull in the crop: IoU {iou:.3f}")
+    assert iou > 0.9

@@ -37,6 +37,16 @@ class KnownFace:
     frame_size: tuple[int, int]
     is_video: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    masks: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (mask, frame->mask 2x3)
+
+
+def mask_to_crop(mask: np.ndarray, frame_to_mask: np.ndarray, frame_to_crop: np.ndarray, size: int) -> np.ndarray:
+    """A mask stored in its own aligned space, resampled into our crop (uint8 0/255)."""
+    import cv2
+
+    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])  # noqa: E731
+    m = (to3(frame_to_crop) @ np.linalg.inv(to3(frame_to_mask)))[:2]
+    return cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 @dataclass
@@ -57,6 +67,7 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
     """Crop, measure and add faces with known landmarks as samples (existing face keys are left alone)."""
     from curate import store
     from curate.backends import create_analyzer
+    from curate.store import fo
 
     ds = store.open_dataset(dataset)
     settings = AnalysisSettings(backend=backend, size=size, coverage=coverage, crops_dir=str(store.media_dir(ds)))
@@ -80,6 +91,9 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
         sample["imported_from"] = tool
         for name, value in f.extra.items():
             sample[name] = value
+        for name, (mask, frame_to_mask) in f.masks.items():
+            crop_mask = mask_to_crop(mask, frame_to_mask, np.asarray(record["align_matrix"]), settings.size)
+            sample[f"mask_{name}"] = fo.Segmentation(mask=(crop_mask > 127).astype(np.uint8))
         samples.append(sample)
     ds.add_samples(samples, progress=False)
     summary.added = len(samples)

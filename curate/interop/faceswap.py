@@ -31,7 +31,23 @@ def _check_face(face: Any, where: str) -> dict[str, Any]:
     pts = np.asarray(face["landmarks_xy"], dtype=np.float64)
     if pts.shape != (68, 2) or not np.isfinite(pts).all():
         raise FormatError(f"{where}: landmarks_xy must be 68 finite (x, y) points, got shape {pts.shape}")
-    return {**face, "landmarks_xy": pts}
+    return {**face, "landmarks_xy": pts, "masks": decode_masks(face, where)}
+
+
+def decode_masks(face: dict[str, Any], where: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A face's stored masks: name -> (uint8 mask at stored_size, frame->mask 2x3 affine)."""
+    out = {}
+    for name, md in (face.get("mask") or {}).items():
+        try:
+            size = int(md["stored_size"])
+            mask = np.frombuffer(zlib.decompress(md["mask"]), dtype=np.uint8).reshape(size, size)
+            affine = np.asarray(md["affine_matrix"], dtype=np.float64).reshape(2, 3)
+        except (KeyError, TypeError, ValueError, zlib.error) as exc:
+            raise FormatError(f"{where}: mask {name!r} is unreadable ({type(exc).__name__}: {exc})") from None
+        if not str(name).isidentifier():
+            raise FormatError(f"{where}: mask name {name!r} is not a plain name")
+        out[str(name)] = (mask.copy(), affine)
+    return out
 
 
 def read_alignments(path: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:

@@ -79,7 +79,7 @@ def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, b
         for index, face in enumerate(faces):
             pts = face["landmarks_xy"]
             batch.append(KnownFace(source, frame, index, rgb, pts, pts, (face["x"], face["y"], face["w"], face["h"]),
-                                   (rgb.shape[1], rgb.shape[0]), is_video))
+                                   (rgb.shape[1], rgb.shape[0]), is_video, masks=face["masks"]))
         if len(batch) >= CHUNK:
             _flush(batch, summary, add)
     _flush(batch, summary, add)

@@ -24,13 +24,18 @@ DEFAULT_MAX_DISTANCE = 0.35
 DEFAULT_POSE_TOLERANCE = 10.0
 
 
-def perceptual_hash(image: np.ndarray) -> int:
-    """64-bit DCT hash of an aligned crop's central face area (pHash: low frequencies above their median)."""
+def _face_dct(image: np.ndarray) -> np.ndarray:
+    """8x8 low-frequency DCT of an aligned crop's central face area (grey, 32x32)."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
     centre = grey[h // 8: h - h // 8, w // 8: w - w // 8]
     small = cv2.resize(centre, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:8, :8].ravel()
+    return cv2.dct(small)[:8, :8]
+
+
+def perceptual_hash(image: np.ndarray) -> int:
+    """64-bit DCT hash of an aligned crop's central face area (pHash: low frequencies above their median)."""
+    low = _face_dct(image).ravel()
     bits = low > np.median(low[1:])
     return int(np.packbits(bits).view(">u8")[0])
 
@@ -165,10 +170,7 @@ def groups_from_neighbors(ids: list[str], neighbors_map: dict[str, list[Any]], s
 
 def crop_descriptor(image: np.ndarray) -> np.ndarray:
     """Unit-length low-frequency DCT coefficients of a crop's face area (pose-sensitive, unlike identity)."""
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape
-    small = cv2.resize(grey[h // 8: h - h // 8, w // 8: w - w // 8], (32, 32), interpolation=cv2.INTER_AREA)
-    low = cv2.dct(small.astype(np.float32) / 255.0)[:8, :8].ravel()[1:]
+    low = _face_dct(image).ravel()[1:]
     return low / max(float(np.linalg.norm(low)), 1e-9)
 
 

@@ -6,13 +6,13 @@ DeepFaceLab JPGs each bad file gets one line and the others are imported.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from curate.extract import report_error
 from curate.interop.common import ImportSummary, KnownFace, add_known_faces, safe_child
 from curate.interop.dfl import parse_dfl_meta, read_dfl_meta
 from curate.interop.faceswap import parse_video_key, read_alignments
@@ -21,10 +21,6 @@ from curate.media import MediaError, iter_video, load_image
 
 CHUNK = 32
 _FACE_INDEX = re.compile(r"_(\d+)$")
-
-
-def _report(path: Path | str, reason: str) -> None:
-    tqdm.write(f"faceset: skipped {path}: {reason}", file=sys.stderr)
 
 
 def _flush(batch: list[KnownFace], summary: ImportSummary, add: Callable[[list[KnownFace]], ImportSummary]) -> None:
@@ -56,7 +52,7 @@ def _faceswap_frames(frames: dict[str, list], root: Path, summary: ImportSummary
             videos.setdefault(video, {})[parsed[1]] = faces
         except (FormatError, MediaError) as exc:
             summary.skipped.append((key, str(exc)))
-            _report(key, str(exc))
+            report_error(key, str(exc))
     for video, wanted in videos.items():
         last = max(wanted)
         for index, rgb in iter_video(video):
@@ -66,7 +62,7 @@ def _faceswap_frames(frames: dict[str, list], root: Path, summary: ImportSummary
                 break
         for index in wanted:
             summary.skipped.append((f"{video.name} frame {index}", "frame not in the video"))
-            _report(f"{video} frame {index}", "frame not in the video")
+            report_error(f"{video} frame {index}", "frame not in the video")
 
 
 def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, backend: str = "dlib",
@@ -113,7 +109,7 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
             batch.append(face)
         except (FormatError, MediaError, OSError) as exc:
             summary.skipped.append((str(path), str(exc)))
-            _report(path, str(exc))
+            report_error(path, str(exc))
             continue
         if len(batch) >= CHUNK:
             _flush(batch, summary, add)

@@ -61,15 +61,18 @@ def bare_step_rate(size: int, batch: int, iters: int) -> float:
     return iters / (time.perf_counter() - t)
 
 
-def pipeline_rate(a: Path, b: Path, size: int, batch: int, iters: int, workers: int) -> float:
+def pipeline_rate(a: Path, b: Path, size: int, batch: int, iters: int, workers: int, warm: int = 3) -> float:
+    """Steady-state it/s of the real training loop, from the seconds column of its own losses.csv.
+
+    The first ``warm`` iterations (worker start-up, first batches) and the final checkpoint/preview are left out,
+    as the bare rate leaves out model construction.
+    """
     from train.trainer import TrainSettings, train
     d = _TMP / f"m{size}"
-    train(TrainSettings(str(a), str(b), str(d), size=size, batch=batch, iters=2, workers=workers,
-                        preview_every=10**9, save_every=10**9), progress=False)  # warm-up, writes a checkpoint
-    t = time.perf_counter()
-    train(TrainSettings(str(a), str(b), str(d), size=size, batch=batch, iters=2 + iters, workers=workers,
-                        preview_every=10**9, save_every=10**9), progress=False)
-    return iters / (time.perf_counter() - t)
+    train(TrainSettings(str(a), str(b), str(d), size=size, batch=batch, iters=warm + iters, workers=workers,
+                        preview_every=10**9, save_every=10**9, resume=False), progress=False)
+    seconds = [float(line.split(",")[3]) for line in (d / "losses.csv").read_text().splitlines()[1:]]
+    return iters / (seconds[-1] - seconds[warm - 1])
 
 
 def quality(a: Path, b: Path, iters: int) -> None:
@@ -109,8 +112,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quality-iters", type=int, default=0)
+    ap.add_argument("--skip-speed", action="store_true", help="only the quality run")
     args = ap.parse_args()
     a, b = make_exports()
+    if args.skip_speed:
+        quality(a, b, args.quality_iters)
+        return
     print(f"{'size':>5} {'bare model it/s':>16} {'full pipeline it/s':>19} {'overhead':>9}")
     for size in (64, 128):
         bare = bare_step_rate(size, args.batch, args.iters)

@@ -1,0 +1,1 @@
+"""Apply a trained model to videos and images: find, align, swap, colour-match, blend, write."""

@@ -113,7 +113,7 @@ class ExportResult:
 
 _FIELDS = ["id", "face_key", "filepath", "source", "source_type", "frame", "face_index", "bbox", "frame_size",
            "landmarks", "source_landmarks", "align_matrix", "yaw", "pitch", "roll", "blur", "expression",
-           "identity_ok", "dup_keep"]
+           "identity_ok", "dup_keep", "backend"]
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
@@ -162,6 +162,18 @@ def plot_distribution(rows: list[dict[str, Any]], path: Path, title: str) -> Pat
     return path
 
 
+def alignment_info(rows: list[dict[str, Any]], backends: list[str | None]) -> dict[str, Any]:
+    """How the exported crops were aligned (coverage from their landmarks, landmark backend), for conversion."""
+    from collections import Counter
+
+    from curate.align import estimate_coverage
+
+    coverage = [estimate_coverage(np.asarray(r["landmarks"]), r["size"]) for r in rows]
+    named = Counter(b for b in backends if b)
+    return {"coverage": round(float(np.median(coverage)), 4) if coverage else None,
+            "backend": named.most_common(1)[0][0] if named else "dlib"}
+
+
 def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
@@ -204,6 +216,7 @@ def export_faces(
 
         write_alignments(out / "alignments.fsa", fsa_frames)
     manifest = {"dataset": name, "subset": subset, "format": fmt, "match": match, "seed": seed, "n": len(rows),
+                "alignment": alignment_info(rows, [values.get("backend", [None] * len(exprs))[k] for k in chosen]),
                 "yaw_edges": list(DEFAULT_YAW_EDGES), "pitch_edges": list(DEFAULT_PITCH_EDGES), "faces": rows}
     _atomic_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     with open(out / "manifest.csv.tmp", "w", newline="") as fh:

@@ -110,7 +110,8 @@ class VideoInfo:
     height: int
 
 
-def _open_video(path: Path) -> cv2.VideoCapture:
+def open_video(path: Path) -> cv2.VideoCapture:
+    """An opened OpenCV capture, or MediaError saying why not."""
     if path.stat().st_size == 0:
         raise MediaError("empty file (0 bytes)")
     cap = cv2.VideoCapture(str(path))
@@ -122,7 +123,7 @@ def _open_video(path: Path) -> cv2.VideoCapture:
 
 def probe_video(path: Path) -> VideoInfo:
     """Container metadata of a video, or MediaError."""
-    cap = _open_video(path)
+    cap = open_video(path)
     try:
         return VideoInfo(
             int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
@@ -136,7 +137,7 @@ def probe_video(path: Path) -> VideoInfo:
 
 def iter_video(path: Path, every: int = 1, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Stream (frame index, RGB) for every ``every``-th frame from ``start`` on; one frame in memory."""
-    cap = _open_video(path)
+    cap = open_video(path)
     try:
         index = 0
         decoded_any = False

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from convert import cli as convert_cli
 from curate import cli as curate_cli
 from train import cli as train_cli
 
@@ -12,7 +13,8 @@ app = typer.Typer(
     name="faceset", no_args_is_help=True, add_completion=False,
     help="Curate face-swap face-sets as FiftyOne datasets, train on them, convert with the result.",
 )
-for command in [*curate_cli.app.registered_commands, *train_cli.app.registered_commands]:
+for command in [*curate_cli.app.registered_commands, *train_cli.app.registered_commands,
+                *convert_cli.app.registered_commands]:
     app.registered_commands.append(command)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"

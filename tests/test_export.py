@@ -45,6 +45,7 @@ def test_folder_export_manifest_and_plot(faces_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["n"] == 8 and len({f["sample_id"] for f in manifest["faces"]}) == 8
+    assert manifest["alignment"] == {"coverage": 0.75, "backend": "dlib"}
     for face in manifest["faces"]:
         assert Image.open(out / face["file"]).size == (128, 128)
         assert np.asarray(face["landmarks"]).shape == (68, 2) and max(map(max, face["landmarks"])) < 128

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from curate.align import (
+    estimate_coverage,
     alignment_matrix,
     mean_face_2d,
     transform_points,
@@ -150,3 +151,11 @@ def test_thresholds_adjust_labels():
     assert label_expression(scores, ExpressionThresholds.parse(["mouth_open=0.25"])) == "mouth_open"
     with pytest.raises(ValueError, match="bad expression threshold"):
         ExpressionThresholds.parse(["grin=0.3"])
+
+
+@pytest.mark.parametrize("coverage", [0.6, 0.75, 0.9])
+def test_coverage_is_recovered_from_the_aligned_landmarks(coverage):
+    rng = np.random.default_rng(1)
+    src = mean_face_3d()[:, :2] * 80 + rng.normal(0, 1.5, (68, 2)) + 300  # a face in a frame, with landmark noise
+    matrix = alignment_matrix(src, 128, coverage)
+    assert estimate_coverage(transform_points(src, matrix), 128) == pytest.approx(coverage, rel=1e-6)

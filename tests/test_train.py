@@ -1,6 +1,7 @@
 """Training on faces exported from the sample media: loss goes down, exact resume, broken checkpoints, DDP."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,8 @@ def test_training_lowers_the_loss_and_writes_feedback(export_dirs, tmp_path):
     assert (tmp_path / "m" / "losses.png").is_file()
     assert (tmp_path / "m" / "losses.csv").read_text().count("\n") == 61
     assert len(list_checkpoints(tmp_path / "m")) == 3  # keep the last 3
+    alignment = json.loads((tmp_path / "m" / "model.json").read_text())["alignment"]
+    assert alignment == {"coverage": 0.75, "backend": "dlib"}  # what conversion must align with
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -6,7 +6,7 @@ run sees exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -30,6 +30,7 @@ class FaceSet:
     landmarks: np.ndarray
     bins: np.ndarray
     files: list[str]
+    alignment: dict = field(default_factory=dict)
 
     @property
     def weights(self) -> np.ndarray:
@@ -46,7 +47,8 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
     if not manifest.is_file():
         raise FaceSetError(f"{folder}: no manifest.json (make it with `faceset export`)")
     try:
-        faces = json.loads(manifest.read_text())["faces"]
+        data = json.loads(manifest.read_text())
+        faces = data["faces"]
     except (ValueError, KeyError) as exc:
         raise FaceSetError(f"{manifest}: not a faceset manifest ({exc})") from None
     images, marks, bins, files = [], [], [], []
@@ -61,7 +63,13 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
         files.append(face["file"])
     if not images:
         raise FaceSetError(f"{folder}: the manifest lists no faces")
-    return FaceSet(np.stack(images), np.stack(marks), np.asarray(bins), files)
+    alignment = dict(data.get("alignment") or {})
+    if not alignment.get("coverage"):  # exports from before the field: recover it from the landmarks
+        from curate.align import estimate_coverage
+
+        alignment["coverage"] = round(float(np.median([estimate_coverage(m, size) for m in marks])), 4)
+    alignment.setdefault("backend", "dlib")
+    return FaceSet(np.stack(images), np.stack(marks), np.asarray(bins), files, alignment)
 
 
 def hull_mask(landmarks: np.ndarray, size: int, erode: int = 0) -> np.ndarray:

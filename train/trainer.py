@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -166,7 +167,11 @@ def train(settings: TrainSettings, progress: bool = True) -> TrainResult:
     if rank == 0:
         model_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / "train.json").write_text(json.dumps(asdict(settings), indent=1))
-        (model_dir / "model.json").write_text(json.dumps(config.to_dict(), indent=1))
+        la, lb = faces_a.alignment, faces_b.alignment
+        if la["backend"] != lb["backend"] or abs(la["coverage"] - lb["coverage"]) > 0.01:
+            print(f"faceset: warning: A and B were aligned differently ({faces_a.alignment} vs {faces_b.alignment}); "
+                  "conversion uses A's", file=sys.stderr)
+        (model_dir / "model.json").write_text(json.dumps({**config.to_dict(), "alignment": faces_a.alignment}, indent=1))
     source = BatchSource(faces_a, faces_b, settings.batch, settings.seed, rank, settings.mask_erode, settings.feature_weight)
     preview_a, preview_b = preview_faces(faces_a).to(device), preview_faces(faces_b).to(device)
     log_path = model_dir / "losses.csv"

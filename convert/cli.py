@@ -1,0 +1,49 @@
+"""`faceset convert`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def convert(
+    inputs: list[Path] = typer.Argument(..., help="Videos, images or folders of them."),
+    model: Path = typer.Option(..., "--model", help="Model folder written by `faceset train`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (or an .mp4 path for one input video)."),
+    direction: str = typer.Option("a2b", "--direction", help="a2b: A's faces become B; b2a: the reverse."),
+    only: list[Path] = typer.Option([], "--only", help="Swap only faces matching this reference image or folder."),
+    threshold: float = typer.Option(None, "--threshold", help="--only distance threshold (default: the backend's)."),
+    color: str = typer.Option("rct", "--color", help="Colour transfer: none, rct (Reinhard, Lab), lct (linear), hist."),
+    mask: str = typer.Option("hull", "--mask", help="hull (landmarks), model (learned mask), both."),
+    mask_erode: int = typer.Option(None, "--mask-erode", help="Erode the mask by PX frame pixels (default 2% of the face; negative grows it)."),
+    mask_blur: int = typer.Option(None, "--mask-blur", min=0, help="Feather the mask edge over PX frame pixels (default 6% of the face)."),
+    blend: str = typer.Option("alpha", "--blend", help="alpha (feathered mask) or seamless (Poisson clone)."),
+    every_frame_detect: bool = typer.Option(False, "--every-frame-detect", help="Run the detector on every frame instead of following faces between key frames."),
+    detect_every: int = typer.Option(5, "--detect-every", min=1, help="Key-frame interval of the detector when following faces."),
+    smooth: float = typer.Option(0.5, "--smooth", min=0.0, max=0.95, help="Landmark smoothing across frames (0 = off)."),
+    fmt: str = typer.Option("mp4", "--format", help="Video output: mp4 (audio kept) or png frames (resumable)."),
+    alpha: bool = typer.Option(False, "--alpha", help="RGBA PNGs whose alpha is the pasted faces' mask (implies png)."),
+    device: str = typer.Option("cpu", "--device", help="Torch device for the model: cpu, cuda, mps."),
+) -> None:
+    """Swap faces in videos and images with a trained model."""
+    from convert.faces import ReferenceError
+    from convert.pipeline import ConvertSettings
+    from convert.pipeline import convert as run
+    from curate.backends import ModelsMissingError
+    from curate.extract import report_error
+    from curate.media import MediaError
+    from train.checkpoint import CheckpointError
+
+    try:
+        settings = ConvertSettings(direction, [str(p) for p in only], threshold, color, mask, mask_erode, mask_blur,
+                                   blend, every_frame_detect, detect_every, smooth, "png" if alpha else fmt, alpha, device)
+        summary = run(inputs, model, out, settings, on_error=report_error)
+    except (CheckpointError, ReferenceError, ModelsMissingError, MediaError, ValueError) as exc:
+        typer.echo(f"faceset: error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo("\n".join(summary.lines()))
+    if not summary.outputs:
+        raise typer.Exit(1)

@@ -1,0 +1,250 @@
+"""`faceset convert`: videos, images or folders through a trained model, frame by frame.
+
+Per frame: find the faces (convert.faces), align each like the training crops (same backend, same coverage,
+at the model's size), swap (convert.swapper), colour-transfer onto the original face (convert.color), build the
+mask (landmark hull or the model's mask; eroded, feathered) and paste back through the inverse alignment
+(convert.blend). Frames without faces to swap are written unchanged; frames that fail are reported and
+passed through; PNG output skips frames already written, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from convert.blend import (
+    BLENDS,
+    MASKS,
+    Pasted,
+    alpha_layer,
+    auto_mask_px,
+    crop_mask,
+    paste_face,
+)
+from convert.color import COLOR_TRANSFERS, color_transfer
+from convert.faces import FaceFinder, TargetFace, reference_embedding
+from convert.frames import VideoWriter, frame_png, read_frames, write_png
+from convert.smoothing import face_scale
+from convert.swapper import Swapper
+from curate.align import alignment_matrix, transform_points, warp_face
+from curate.extract import report_error
+from curate.media import MediaError, list_sources, load_image, probe_video
+
+FORMATS = ("mp4", "png")
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v"}
+
+
+@dataclass
+class ConvertSettings:
+    """Everything a conversion run needs (the CLI options)."""
+
+    direction: str = "a2b"
+    only: list[str] = field(default_factory=list)
+    threshold: float | None = None
+    color: str = "rct"
+    mask: str = "hull"
+    mask_erode: int | None = None
+    mask_blur: int | None = None
+    blend: str = "alpha"
+    every_frame_detect: bool = False
+    detect_every: int = 5
+    smooth: float = 0.5
+    fmt: str = "mp4"
+    alpha: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for value, allowed, what in ((self.color, COLOR_TRANSFERS, "colour transfer"), (self.mask, MASKS, "mask"),
+                                     (self.blend, BLENDS, "blend"), (self.fmt, FORMATS, "format")):
+            if value not in allowed:
+                raise ValueError(f"unknown {what} {value!r} (use {', '.join(allowed)})")
+
+
+@dataclass
+class ConvertSummary:
+    """What a run did."""
+
+    outputs: list[Path] = field(default_factory=list)
+    frames: int = 0
+    frames_skipped: int = 0
+    faces_swapped: int = 0
+    faces_left: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Human summary."""
+        out = [(f"frames written: {self.frames} ({self.frames_skipped} already done), faces swapped: "
+                f"{self.faces_swapped}, faces left as they were (--only): {self.faces_left}")]
+        out += [f"output: {p}" for p in self.outputs]
+        out += [f"problem: {f}: {r}" for f, r in self.errors]
+        return out
+
+
+class FrameConverter:
+    """Turns one RGB frame into its swapped version (and the blend alpha of the faces it pasted)."""
+
+    def __init__(self, swapper: Swapper, finder: FaceFinder, settings: ConvertSettings):
+        self.swapper, self.finder, self.settings = swapper, finder, settings
+
+    def swap_faces(self, frame: np.ndarray, faces: list[TargetFace]) -> list[Pasted]:
+        """Swap the given faces into ``frame`` in place."""
+        s, size = self.settings, self.swapper.size
+        chosen = [f for f in faces if f.swap]
+        if not chosen:
+            return []
+        original = frame.copy()  # faces are cut from the untouched frame even when they overlap
+        matrices = [alignment_matrix(f.landmarks, size, self.swapper.coverage) for f in chosen]
+        crops = np.stack([warp_face(original, m, size) for m in matrices])
+        rgb, model_masks = self.swapper(crops)
+        pasted = []
+        for face, matrix, crop, out, learned in zip(chosen, matrices, crops, rgb, model_masks):
+            marks = transform_points(face.landmarks, matrix)
+            mask = crop_mask(s.mask, marks, size, learned)
+            out = color_transfer(s.color, out, crop.astype(np.float32) / 255.0, mask)
+            erode, blur = auto_mask_px(face_scale(face.landmarks), s.mask_erode, s.mask_blur)
+            done = paste_face(frame, out, mask, matrix, erode, blur, s.blend)
+            if done is not None:
+                pasted.append(done)
+        return pasted
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+        """(output frame, RGBA alpha or None, faces swapped, faces left alone)."""
+        faces = self.finder(rgb)
+        frame = rgb.copy()
+        pasted = self.swap_faces(frame, faces)
+        alpha = alpha_layer(frame.shape, pasted) if self.settings.alpha else None
+        return frame, alpha, len(pasted), sum(not f.swap for f in faces)
+
+
+def _rgba(frame: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    return frame if alpha is None else np.dstack([frame, alpha])
+
+
+def output_paths(sources: list, out: Path, fmt: str) -> dict[Path, Path]:
+    """Where each source goes: a video file, a folder of PNG frames, or one PNG per image."""
+    single_video_file = len(sources) == 1 and sources[0].is_video and fmt == "mp4" and out.suffix.lower() in VIDEO_SUFFIXES
+    paths = {}
+    for src in sources:
+        if single_video_file:
+            paths[src.path] = out
+        elif src.is_video:
+            paths[src.path] = out / (f"{src.path.stem}.mp4" if fmt == "mp4" else src.path.stem)
+        else:
+            paths[src.path] = out / f"{src.path.stem}.png"
+    return paths
+
+
+def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, settings: ConvertSettings,
+            progress: bool = True, on_error: Callable[[Path | str, str], None] = report_error) -> ConvertSummary:
+    """Convert videos, images and folders of them with a trained model."""
+    from curate.backends import create_analyzer
+    from curate.identity import DEFAULT_THRESHOLD
+
+    swapper = Swapper(model_dir, settings.direction, settings.device)
+    analyzer = create_analyzer(swapper.backend)
+    reference = reference_embedding(analyzer, [Path(p) for p in settings.only]) if settings.only else None
+    threshold = settings.threshold if settings.threshold is not None else DEFAULT_THRESHOLD.get(swapper.backend, 0.35)
+    summary = ConvertSummary()
+
+    def problem(path: Path | str, reason: str) -> None:
+        summary.errors.append((str(path), reason))
+        on_error(path, reason)
+
+    sources, bad = list_sources([str(p) for p in inputs])
+    for path, reason in bad:
+        problem(path, reason)
+    out = Path(out)
+    targets = output_paths(sources, out, settings.fmt)
+    images = [s for s in sources if not s.is_video]
+    for src in [s for s in sources if s.is_video]:
+        finder = FaceFinder(analyzer, 1 if settings.every_frame_detect else settings.detect_every, reference, threshold, settings.smooth)
+        try:
+            _convert_video(src.path, targets[src.path], FrameConverter(swapper, finder, settings), settings, summary, progress, problem)
+        except MediaError as exc:
+            problem(src.path, str(exc))
+    if images:
+        finder = FaceFinder(analyzer, 1, reference, threshold, smooth=0.0)  # unrelated stills: detect each, no smoothing
+        converter = FrameConverter(swapper, finder, settings)
+        for src in tqdm(images, desc="convert images", unit="img", disable=not progress):
+            _convert_image(src.path, targets[src.path], converter, summary, problem)
+    return summary
+
+
+def _convert_image(path: Path, target: Path, converter: FrameConverter, summary: ConvertSummary,
+                   problem: Callable[[Path | str, str], None]) -> None:
+    if target.exists():
+        summary.frames_skipped += 1
+        summary.outputs.append(target)
+        return
+    converter.finder.reset()
+    try:
+        rgb = load_image(path)
+    except MediaError as exc:
+        problem(path, f"{exc}; copied unchanged into {target.parent}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target.parent / path.name)
+        return
+    try:
+        frame, alpha, swapped, left = converter(rgb)
+    except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:
+        problem(path, f"conversion failed ({exc}); written unchanged")
+        frame, alpha, swapped, left = rgb, (np.zeros(rgb.shape[:2], np.uint8) if converter.settings.alpha else None), 0, 0
+    write_png(target, _rgba(frame, alpha))
+    summary.frames += 1
+    summary.faces_swapped += swapped
+    summary.faces_left += left
+    summary.outputs.append(target)
+
+
+def _convert_video(path: Path, target: Path, converter: FrameConverter, settings: ConvertSettings,
+                   summary: ConvertSummary, progress: bool, problem: Callable[[Path | str, str], None]) -> None:
+    info = probe_video(path)
+    as_png = settings.fmt == "png"
+    if not as_png and target.exists():
+        summary.outputs.append(target)
+        summary.frames_skipped += info.frames
+        return
+    writer = None if as_png else VideoWriter(target, info.width, info.height, info.fps or 25.0, audio_from=path)
+    previous: np.ndarray | None = None
+    bar = tqdm(total=info.frames, desc=f"convert {path.name}", unit="frame", disable=not progress)
+    try:
+        for index, rgb in read_frames(path, info.frames):
+            bar.update(1)
+            png = frame_png(target, path.stem, index) if as_png else None
+            if png is not None and png.exists():
+                summary.frames_skipped += 1
+                converter.finder.reset()
+                continue
+            if rgb is None:
+                problem(path, f"frame {index} unreadable; the previous frame is repeated in its place")
+                rgb = previous if previous is not None else np.zeros((info.height, info.width, 3), np.uint8)
+                frame, alpha, swapped, left = rgb, None, 0, 0
+            else:
+                try:
+                    frame, alpha, swapped, left = converter(rgb)
+                except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:
+                    problem(path, f"frame {index}: conversion failed ({exc}); written unchanged")
+                    frame, alpha, swapped, left = rgb, None, 0, 0
+            if settings.alpha and alpha is None:
+                alpha = np.zeros(frame.shape[:2], np.uint8)
+            if png is not None:
+                write_png(png, _rgba(frame, alpha))
+            else:
+                writer.write(frame)
+            previous = frame
+            summary.frames += 1
+            summary.faces_swapped += swapped
+            summary.faces_left += left
+        if writer is not None:
+            writer.close()
+            writer = None
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.abort()
+    summary.outputs.append(target)

@@ -26,7 +26,7 @@ def convert(
     smooth: float = typer.Option(0.5, "--smooth", min=0.0, max=0.95, help="Landmark smoothing across frames (0 = off)."),
     fmt: str = typer.Option("mp4", "--format", help="Video output: mp4 (audio kept) or png frames (resumable)."),
     alpha: bool = typer.Option(False, "--alpha", help="RGBA PNGs whose alpha is the pasted faces' mask (implies png)."),
-    device: str = typer.Option("cpu", "--device", help="Torch device for the model: cpu, cuda, mps."),
+    device: str = typer.Option("auto", "--device", help="Torch device for the model: auto, cpu, cuda, mps."),
 ) -> None:
     """Swap faces in videos and images with a trained model."""
     from convert.faces import ReferenceError

@@ -56,9 +56,11 @@ class ConvertSettings:
     smooth: float = 0.5
     fmt: str = "mp4"
     alpha: bool = False
-    device: str = "cpu"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.alpha:  # an alpha channel needs PNG frames
+            self.fmt = "png"
         for value, allowed, what in ((self.color, COLOR_TRANSFERS, "colour transfer"), (self.mask, MASKS, "mask"),
                                      (self.blend, BLENDS, "blend"), (self.fmt, FORMATS, "format")):
             if value not in allowed:
@@ -127,10 +129,12 @@ def _rgba(frame: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
 def output_paths(sources: list, out: Path, fmt: str) -> dict[Path, Path]:
     """Where each source goes: a video file, a folder of PNG frames, or one PNG per image."""
-    single_video_file = len(sources) == 1 and sources[0].is_video and fmt == "mp4" and out.suffix.lower() in VIDEO_SUFFIXES
+    one = sources[0] if len(sources) == 1 else None
+    to_file = one is not None and (out.suffix.lower() == ".png" if not one.is_video else
+                                   fmt == "mp4" and out.suffix.lower() in VIDEO_SUFFIXES)
     paths = {}
     for src in sources:
-        if single_video_file:
+        if to_file:
             paths[src.path] = out
         elif src.is_video:
             paths[src.path] = out / (f"{src.path.stem}.mp4" if fmt == "mp4" else src.path.stem)
@@ -164,19 +168,20 @@ def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, se
     for src in [s for s in sources if s.is_video]:
         finder = FaceFinder(analyzer, 1 if settings.every_frame_detect else settings.detect_every, reference, threshold, settings.smooth)
         try:
-            _convert_video(src.path, targets[src.path], FrameConverter(swapper, finder, settings), settings, summary, progress, problem)
+            convert_video(src.path, targets[src.path], FrameConverter(swapper, finder, settings), settings, summary, progress, problem)
         except MediaError as exc:
             problem(src.path, str(exc))
     if images:
         finder = FaceFinder(analyzer, 1, reference, threshold, smooth=0.0)  # unrelated stills: detect each, no smoothing
         converter = FrameConverter(swapper, finder, settings)
         for src in tqdm(images, desc="convert images", unit="img", disable=not progress):
-            _convert_image(src.path, targets[src.path], converter, summary, problem)
+            convert_image(src.path, targets[src.path], converter, summary, problem)
     return summary
 
 
-def _convert_image(path: Path, target: Path, converter: FrameConverter, summary: ConvertSummary,
-                   problem: Callable[[Path | str, str], None]) -> None:
+def convert_image(path: Path, target: Path, converter: FrameConverter, summary: ConvertSummary,
+                  problem: Callable[[Path | str, str], None]) -> None:
+    """Convert one image into a PNG (skipped when the PNG exists; unreadable images copied as they are)."""
     if target.exists():
         summary.frames_skipped += 1
         summary.outputs.append(target)
@@ -201,8 +206,9 @@ def _convert_image(path: Path, target: Path, converter: FrameConverter, summary:
     summary.outputs.append(target)
 
 
-def _convert_video(path: Path, target: Path, converter: FrameConverter, settings: ConvertSettings,
-                   summary: ConvertSummary, progress: bool, problem: Callable[[Path | str, str], None]) -> None:
+def convert_video(path: Path, target: Path, converter: FrameConverter, settings: ConvertSettings,
+                  summary: ConvertSummary, progress: bool, problem: Callable[[Path | str, str], None]) -> None:
+    """Stream one video through the converter into an MP4 (audio copied) or PNG frames (resumable)."""
     info = probe_video(path)
     as_png = settings.fmt == "png"
     if not as_png and target.exists():

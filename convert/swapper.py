@@ -11,6 +11,7 @@ import torch
 from curate.align import DEFAULT_COVERAGE
 from train.checkpoint import CheckpointError, latest_loadable, model_config
 from train.model import FaceSwapModel, ModelConfig
+from train.trainer import pick_device
 
 DIRECTIONS = {"a2b": "B", "b2a": "A"}
 
@@ -18,7 +19,7 @@ DIRECTIONS = {"a2b": "B", "b2a": "A"}
 class Swapper:
     """Loads a model folder; ``swapper(crops)`` renders aligned crops as the other identity."""
 
-    def __init__(self, model_dir: str | Path, direction: str = "a2b", device: str = "cpu"):
+    def __init__(self, model_dir: str | Path, direction: str = "a2b", device: str = "auto"):
         if direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r} (use {', '.join(DIRECTIONS)})")
         self.model_dir, self.to = Path(model_dir), DIRECTIONS[direction]
@@ -28,7 +29,7 @@ class Swapper:
         if meta is None:
             raise CheckpointError(f"{self.model_dir}: no readable checkpoint")
         self.iteration = int(meta["iteration"])
-        self.device = torch.device(device)
+        self.device = pick_device(device)
         self.model.to(self.device).eval()
         self.size = int(config["size"])
         alignment = self._alignment()

@@ -24,19 +24,51 @@ SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 def demo(
     dataset: str = typer.Option("faceset-demo", "--dataset", "-d", help="Dataset to build."),
     samples: Path = typer.Option(SAMPLES, "--samples", help="Folder of shipped sample media."),
+    out: Path = typer.Option(Path("faceset-demo"), "--out", "-o", help="Folder for reports, exports, model and video."),
     every: int = typer.Option(5, "--every", "-n", min=1, help="Analyse every Nth video frame."),
+    iters: int = typer.Option(300, "--iters", min=0, help="Training iterations (0: stop after the export)."),
 ) -> None:
-    """Extract the shipped sample media (video -> A, photos -> B) and print the dataset summary."""
+    """The whole job on the shipped samples: extract, clean identities, gaps, export, train, convert the clip."""
+    from curate.export import export_faces
     from curate.extract import extract
+    from curate.gaps import dataset_gaps
+    from curate.identity import WRONG_IDENTITY_VIEW, dataset_identity
     from curate.info import dataset_info, format_info
+    from curate.store import load_dataset
+    from curate.trash import delete_reversibly
 
     video = sorted(samples.glob("*.mp4"))
     photos = sorted(p for p in samples.iterdir() if p.suffix.lower() in {".jpg", ".png"})
+    reference = samples / "obama.jpg"
     for subset, files in (("A", video), ("B", photos)):
         typer.echo(f"== extracting {len(files)} file(s) into {dataset}/{subset}")
         summary = extract(files, dataset, subset, every=every)
         typer.echo("\n".join(summary.lines()))
+    typer.echo("== identity cleanup (A: its dominant person; B: the person in obama.jpg), reversible")
+    for subset, refs in (("A", None), ("B", [str(reference)])):
+        scores, _ = dataset_identity(dataset, subset, refs)
+        ds = load_dataset(dataset)
+        batch = delete_reversibly(ds, ds.load_saved_view(WRONG_IDENTITY_VIEW), reason=f"demo: wrong identity in {subset}")
+        typer.echo(f"{subset}: {len(scores.ok)} faces, {batch['count']} of other people moved to the trash "
+                   f"(`faceset undo {dataset}` brings them back)")
     typer.echo(format_info(dataset_info(dataset)))
+    report, paths, _ = dataset_gaps(dataset, out_dir=out / "reports")
+    typer.echo(f"== gaps: B covers {report.coverage['B_covers_A']:.0%} of A's poses; heatmap {paths['png']}")
+    for subset in ("A", "B"):
+        result = export_faces(dataset, subset, out / "export" / subset, size=64, progress=False)
+        typer.echo(f"== exported {result.count} faces of {subset} to {result.out} ({result.plot.name})")
+    if iters == 0:
+        return
+    from convert.pipeline import ConvertSettings, convert
+    from train.trainer import TrainSettings, train
+
+    typer.echo(f"== training the original face-swap model for {iters} iterations (64 px, CPU)")
+    train(TrainSettings(str(out / "export" / "A"), str(out / "export" / "B"), str(out / "model"), iters=iters,
+                        lr=1e-4, preview_every=100))
+    typer.echo(f"model: {out / 'model'} (preview.png, losses.png)")
+    typer.echo("== converting the sample clip A -> B")
+    done = convert(video, out / "model", out / "converted", ConvertSettings())
+    typer.echo("\n".join(done.lines()))
 
 
 def main() -> None:

@@ -266,3 +266,18 @@ def test_cli_reports_a_model_folder_without_checkpoints(samples, tmp_path):
     result = CliRunner().invoke(app, ["convert", str(samples / "obama.jpg"), "--model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "no readable checkpoint" in result.output
+
+
+def test_output_paths_follow_the_inputs(tmp_path):
+    from convert.pipeline import output_paths
+    from curate.media import Source
+
+    clip, photo = Source(Path("in/clip.mp4"), True), Source(Path("in/a.jpg"), False)
+    assert output_paths([clip], tmp_path / "x.mp4", "mp4") == {clip.path: tmp_path / "x.mp4"}
+    assert output_paths([clip], tmp_path / "o", "png") == {clip.path: tmp_path / "o" / "clip"}
+    assert output_paths([photo], tmp_path / "one.png", "mp4") == {photo.path: tmp_path / "one.png"}
+    both = output_paths([clip, photo], tmp_path / "o", "mp4")
+    assert both == {clip.path: tmp_path / "o" / "clip.mp4", photo.path: tmp_path / "o" / "a.png"}
+    assert ConvertSettings(alpha=True).fmt == "png"
+    with pytest.raises(ValueError, match="blend"):
+        ConvertSettings(blend="poisson")

@@ -47,7 +47,7 @@ def make_model(size: int) -> Path:
 class PeakRSS:
     """Samples this process's resident memory (plus ffmpeg children) every 50 ms while in the block."""
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> PeakRSS:  # noqa: PYI034
         self.peak, self._stop = 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -83,7 +83,12 @@ def find_and_align(analyzer, path: Path, detect_every: int, size: int) -> tuple[
 def run_convert(analyzer, model: Path, path: Path, detect_every: int, out: Path) -> tuple[int, float]:
     """Full conversion of one video to MP4. Returns (frames, seconds)."""
     from convert.faces import FaceFinder
-    from convert.pipeline import ConvertSettings, ConvertSummary, FrameConverter, convert_video
+    from convert.pipeline import (
+        ConvertSettings,
+        ConvertSummary,
+        FrameConverter,
+        convert_video,
+    )
     from convert.swapper import Swapper
 
     settings = ConvertSettings(every_frame_detect=detect_every == 1, detect_every=detect_every)

@@ -31,7 +31,7 @@ from convert.faces import FaceFinder, TargetFace, reference_embedding
 from convert.frames import VideoWriter, frame_png, read_frames, write_png
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
-from curate.align import alignment_matrix, transform_points, warp_face
+from curate.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
 from curate.extract import report_error
 from curate.media import MediaError, list_sources, load_image, probe_video
 
@@ -87,6 +87,16 @@ class ConvertSummary:
         return out
 
 
+def aligned_crop(frame: np.ndarray, landmarks: np.ndarray, size: int, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+    """(frame-to-crop matrix, crop) made the way training crops are: warped at the extract size, area-resized."""
+    work = max(size, DEFAULT_SIZE)
+    matrix = alignment_matrix(landmarks, work, coverage)
+    crop = warp_face(frame, matrix, work)
+    if work != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return matrix * (size / work), crop
+
+
 class FrameConverter:
     """Turns one RGB frame into its swapped version (and the blend alpha of the faces it pasted)."""
 
@@ -100,8 +110,8 @@ class FrameConverter:
         if not chosen:
             return []
         original = frame.copy()  # faces are cut from the untouched frame even when they overlap
-        matrices = [alignment_matrix(f.landmarks, size, self.swapper.coverage) for f in chosen]
-        crops = np.stack([warp_face(original, m, size) for m in matrices])
+        matrices, crops = zip(*(aligned_crop(original, f.landmarks, size, self.swapper.coverage) for f in chosen))
+        crops = np.stack(crops)
         rgb, model_masks = self.swapper(crops)
         pasted = []
         for face, matrix, crop, out, learned in zip(chosen, matrices, crops, rgb, model_masks):

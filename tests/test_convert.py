@@ -281,3 +281,14 @@ def test_output_paths_follow_the_inputs(tmp_path):
     assert ConvertSettings(alpha=True).fmt == "png"
     with pytest.raises(ValueError, match="blend"):
         ConvertSettings(blend="poisson")
+
+
+def test_conversion_crops_match_the_training_crops(load_rgb, analyzer):
+    from convert.pipeline import aligned_crop
+    from curate.align import alignment_matrix
+
+    rgb, marks = _frame_and_face(load_rgb, analyzer)
+    matrix, crop = aligned_crop(rgb, marks, 64, 0.75)
+    assert np.allclose(matrix, alignment_matrix(marks, 64, 0.75))
+    exported = cv2.resize(warp_face(rgb, alignment_matrix(marks, 256, 0.75), 256), (64, 64), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(crop, exported)  # extract at 256 px, export/train resize with INTER_AREA

@@ -76,34 +76,50 @@ def pipeline_rate(a: Path, b: Path, size: int, batch: int, iters: int, workers: 
 
 
 def quality(a: Path, b: Path, iters: int) -> None:
+    """Train the default 64 px model for ``iters`` iterations on A and B, then evaluate it."""
+    from train.trainer import TrainSettings, train
+    d = _TMP / "quality"
+    train(TrainSettings(str(a), str(b), str(d), size=64, batch=16, iters=iters, lr=1e-4, workers=1), progress=True)
+    evaluate(d, a, b)
+
+
+def evaluate(model_dir: Path, a: Path, b: Path) -> None:
+    """Identity-embedding distances (dlib, 128-d) of A's faces, their A->A reconstructions and A->B swaps to the
+    mean embeddings of A and B: a working swap moves A's faces towards B."""
     import numpy as np
     import torch
 
     from curate.backends import create_analyzer
-    from train.checkpoint import latest_loadable
+    from train.checkpoint import latest_loadable, model_config
     from train.data import load_faceset
     from train.model import FaceSwapModel, ModelConfig
-    from train.trainer import TrainSettings, train
-    d = _TMP / "quality"
-    train(TrainSettings(str(a), str(b), str(d), size=64, batch=16, iters=iters, lr=1e-4, workers=1), progress=True)
-    model = FaceSwapModel(ModelConfig(size=64))
-    latest_loadable(d, model)
+    config = ModelConfig(**model_config(model_dir))
+    model = FaceSwapModel(config)
+    meta = latest_loadable(model_dir, model)
     model.eval()
     analyzer = create_analyzer("dlib")
     fa, fb = load_faceset(a, 128), load_faceset(b, 128)
 
     def emb(images, marks):
         return np.stack([analyzer.embedder.embed(np.ascontiguousarray(img), pts) for img, pts in zip(images, marks)])
+
+    def render(to: str | None) -> np.ndarray:
+        x = torch.from_numpy(fa.images.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+        x = torch.nn.functional.interpolate(x, size=config.size, mode="area")
+        with torch.no_grad():
+            out = model(x, "A")[0] if to is None else model.swap(x, to)[0]
+        out = torch.nn.functional.interpolate(out, size=128, mode="bilinear")
+        return (out.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
     ea, eb = emb(fa.images, fa.landmarks), emb(fb.images, fb.landmarks)
-    x = torch.from_numpy(fa.images.transpose(0, 3, 1, 2).astype(np.float32) / 255)
-    x64 = torch.nn.functional.interpolate(x, size=64, mode="area")
-    out = torch.nn.functional.interpolate(model.swap(x64, "B")[0], size=128, mode="bilinear")
-    swapped = (out.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-    es = emb(swapped, fa.landmarks)
-    to_b = np.linalg.norm(es - eb.mean(0), axis=1).mean()
-    to_a = np.linalg.norm(es - ea.mean(0), axis=1).mean()
-    print(f"\nquality after {iters} iterations: A->B outputs are {to_b:.3f} from B's mean embedding, {to_a:.3f} from A's "
-          f"({'closer to B' if to_b < to_a else 'still closer to A'})")
+    mean_a, mean_b = ea.mean(0), eb.mean(0)
+    print(f"\nquality after {meta['iteration']} iterations ({len(fa.images)} A faces, {len(fb.images)} B faces; "
+          "mean distance of the A faces' embeddings to each identity's mean):")
+    print(f"{'A faces as':<22} {'to A mean':>10} {'to B mean':>10}")
+    for label, images in (("originals", fa.images), ("A->A reconstruction", render(None)), ("A->B swap", render("B"))):
+        e = emb(images, fa.landmarks)
+        to_a, to_b = np.linalg.norm(e - mean_a, axis=1).mean(), np.linalg.norm(e - mean_b, axis=1).mean()
+        print(f"{label:<22} {to_a:>10.3f} {to_b:>10.3f}{'   closer to B' if to_b < to_a else ''}")
 
 
 def main() -> None:
@@ -113,7 +129,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quality-iters", type=int, default=0)
     ap.add_argument("--skip-speed", action="store_true", help="only the quality run")
+    ap.add_argument("--evaluate", type=Path, help="only evaluate this trained model folder (exports made afresh)")
     args = ap.parse_args()
+    if args.evaluate:
+        evaluate(args.evaluate, *make_exports())
+        return
     a, b = make_exports()
     if args.skip_speed:
         quality(a, b, args.quality_iters)

@@ -35,8 +35,7 @@ def read_frames(path: Path, expected: int) -> Iterator[tuple[int, np.ndarray | N
             else:  # past the end, or a broken frame: try the next one a few times before calling it the end
                 if index >= expected - 1 or len(pending) >= MAX_BAD_RUN:
                     break
-                pending.append(index)
-                cap.set(cv2.CAP_PROP_POS_FRAMES, index + 1)
+                pending.append(index)  # the decoder moves on by itself; seeking would land on a key frame
             index += 1
         if index == len(pending):
             raise MediaError("cannot decode any frame (corrupt or unsupported video)")

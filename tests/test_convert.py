@@ -126,9 +126,6 @@ def test_read_frames_reports_a_broken_frame_and_goes_on(monkeypatch, tmp_path):
                 return False, None
             return (True, np.full((4, 4, 3), i, np.uint8)) if i < 9 else (False, None)
 
-        def set(self, *_):
-            pass
-
         def release(self):
             pass
 
@@ -136,6 +133,23 @@ def test_read_frames_reports_a_broken_frame_and_goes_on(monkeypatch, tmp_path):
     got = list(read_frames(tmp_path / "x.mp4", expected=12))
     assert [i for i, f in got] == list(range(9))
     assert [i for i, f in got if f is None] == [3]
+
+
+def test_a_corrupt_frame_in_a_real_video_is_reported_and_replaced(samples, tiny_model, tmp_path, capsys):
+    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
+    writer = cv2.VideoWriter(str(tmp_path / "mj.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 360))
+    for _ in range(12):
+        writer.write(cap.read()[1])
+    writer.release()
+    data = bytearray((tmp_path / "mj.avi").read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]  # one JPEG per frame
+    assert len(starts) == 12
+    data[starts[5]:starts[5] + 3000] = bytes(3000)  # frame 5 loses its JPEG header
+    (tmp_path / "bad.avi").write_bytes(data)
+    summary = convert([tmp_path / "bad.avi"], tiny_model, tmp_path / "out.mp4", ConvertSettings(), progress=False)
+    err = capsys.readouterr().err
+    assert "bad.avi" in err and "frame 5 unreadable" in err
+    assert summary.frames == 12 and _count_frames(tmp_path / "out.mp4") == 12
 
 
 def test_face_following_matches_detection_on_every_frame(samples, analyzer):

@@ -306,3 +306,25 @@ def test_conversion_crops_match_the_training_crops(load_rgb, analyzer):
     assert np.allclose(matrix, alignment_matrix(marks, 64, 0.75))
     exported = cv2.resize(warp_face(rgb, alignment_matrix(marks, 256, 0.75), 256), (64, 64), interpolation=cv2.INTER_AREA)
     assert np.array_equal(crop, exported)  # extract at 256 px, export/train resize with INTER_AREA
+
+
+@pytest.mark.parametrize("arch", ["original", "liae"])
+def test_swapper_loads_either_architecture_in_both_directions(export_dirs, tmp_path, arch):
+    from convert.swapper import Swapper
+    from train.trainer import TrainSettings, train
+
+    a, b = export_dirs
+    train(TrainSettings(str(a), str(b), str(tmp_path), arch=arch, enc_ch=8, ae_dims=16, dec_ch=8, batch=2, workers=0,
+                        iters=2, save_every=2, preview_every=2), progress=False)
+    crops = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    outs = {}
+    for direction in ("a2b", "b2a"):
+        swapper = Swapper(tmp_path, direction, "cpu")
+        assert (swapper.size, swapper.coverage, swapper.backend, swapper.iteration) == (64, 0.75, "dlib", 2)
+        rgb, mask = swapper(crops)
+        assert rgb.shape == (3, 64, 64, 3) and mask.shape == (3, 64, 64)
+        assert 0 <= rgb.min() and rgb.max() <= 1
+        outs[direction] = rgb
+    assert not np.allclose(outs["a2b"], outs["b2a"])  # the two directions use different decoders / inter layers
+    with pytest.raises(ValueError, match="direction"):
+        Swapper(tmp_path, "a2a")

@@ -27,6 +27,7 @@ def convert(
     fmt: str = typer.Option("mp4", "--format", help="Video output: mp4 (audio kept) or png frames (resumable)."),
     alpha: bool = typer.Option(False, "--alpha", help="RGBA PNGs whose alpha is the pasted faces' mask (implies png)."),
     device: str = typer.Option("auto", "--device", help="Torch device for the model: auto, cpu, cuda, mps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that exist (default: keep them, resume)."),
 ) -> None:
     """Swap faces in videos and images with a trained model."""
     from convert.faces import ReferenceError
@@ -39,7 +40,8 @@ def convert(
 
     try:
         settings = ConvertSettings(direction, [str(p) for p in only], threshold, color, mask, mask_erode, mask_blur,
-                                   blend, every_frame_detect, detect_every, smooth, "png" if alpha else fmt, alpha, device)
+                                   blend, every_frame_detect, detect_every, smooth, "png" if alpha else fmt, alpha, device,
+                                   overwrite)
         summary = run(inputs, model, out, settings, on_error=report_error)
     except (CheckpointError, ReferenceError, ModelsMissingError, MediaError, ValueError) as exc:
         typer.echo(f"faceset: error: {exc}", err=True)

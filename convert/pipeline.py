@@ -57,6 +57,7 @@ class ConvertSettings:
     fmt: str = "mp4"
     alpha: bool = False
     device: str = "auto"
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.alpha:  # an alpha channel needs PNG frames
@@ -192,7 +193,7 @@ def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, se
 def convert_image(path: Path, target: Path, converter: FrameConverter, summary: ConvertSummary,
                   problem: Callable[[Path | str, str], None]) -> None:
     """Convert one image into a PNG (skipped when the PNG exists; unreadable images copied as they are)."""
-    if target.exists():
+    if target.exists() and not converter.settings.overwrite:
         summary.frames_skipped += 1
         summary.outputs.append(target)
         return
@@ -221,7 +222,7 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
     """Stream one video through the converter into an MP4 (audio copied) or PNG frames (resumable)."""
     info = probe_video(path)
     as_png = settings.fmt == "png"
-    if not as_png and target.exists():
+    if not as_png and target.exists() and not settings.overwrite:
         summary.outputs.append(target)
         summary.frames_skipped += info.frames
         return
@@ -232,7 +233,7 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
         for index, rgb in read_frames(path, info.frames):
             bar.update(1)
             png = frame_png(target, path.stem, index) if as_png else None
-            if png is not None and png.exists():
+            if png is not None and png.exists() and not settings.overwrite:
                 summary.frames_skipped += 1
                 converter.finder.reset()
                 continue

@@ -239,6 +239,8 @@ def test_png_alpha_frames_change_nothing_outside_the_mask_and_resume(samples, ti
     again = convert([clip], tiny_model, tmp_path / "out", settings, progress=False)
     assert again.frames == 4 and again.frames_skipped == len(pngs) - 4
     assert pngs[3].read_bytes() == kept and all(p.exists() for p in pngs)
+    redo = convert([clip], tiny_model, tmp_path / "out", ConvertSettings(fmt="png", alpha=True, overwrite=True), progress=False)
+    assert redo.frames == len(pngs) and redo.frames_skipped == 0
 
 
 def test_only_swaps_the_chosen_person(samples, tiny_model, analyzer, load_rgb, tmp_path):

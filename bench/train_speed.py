@@ -22,18 +22,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_exports() -> tuple[Path, Path]:
+    """Extract and export the sample faces into a dataset of this run only (deleted afterwards: FiftyOne attaches
+    to any database service of the user that is already running, whatever FIFTYONE_DATABASE_DIR says)."""
+    import fiftyone as fo
     from fiftyone import ViewField as F
 
     from curate.export import export_faces
     from curate.extract import extract
     from curate.store import load_dataset
     samples = ROOT / "datasets" / "samples"
-    extract([samples / "short_hamilton_clip.mp4"], "bench", "A", every=4, progress=False)
-    ds = load_dataset("bench")
-    ds.delete_samples(ds.match(F("frame") > 215))
-    extract([samples / n for n in ("obama.jpg", "obama_small.jpg", "obama_partial_face.jpg")], "bench", "B", workers=1, progress=False)
-    export_faces("bench", "A", _TMP / "A", size=128, progress=False)
-    export_faces("bench", "B", _TMP / "B", size=128, progress=False)
+    name = f"bench-train-{os.getpid()}"
+    try:
+        extract([samples / "short_hamilton_clip.mp4"], name, "A", every=4, progress=False)
+        ds = load_dataset(name)
+        ds.delete_samples(ds.match(F("frame") > 215))
+        extract([samples / n for n in ("obama.jpg", "obama_small.jpg", "obama_partial_face.jpg")], name, "B", workers=1, progress=False)
+        export_faces(name, "A", _TMP / "A", size=128, progress=False)
+        export_faces(name, "B", _TMP / "B", size=128, progress=False)
+    finally:
+        for n in (name, f"{name}-trash"):
+            if fo.dataset_exists(n):
+                fo.delete_dataset(n)
     return _TMP / "A", _TMP / "B"
 
 

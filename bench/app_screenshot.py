@@ -101,14 +101,15 @@ def main() -> None:
     env = {**os.environ, "FIFTYONE_DATABASE_DIR": str(tmp / "db"), "FIFTYONE_DEFAULT_DATASET_DIR": str(tmp / "media"),
            "FIFTYONE_PLUGINS_DIR": str(tmp / "plugins"), "FIFTYONE_DO_NOT_TRACK": "true"}
     faceset = [sys.executable, "-m", "faceset"]
+    name = f"screens-{os.getpid()}"  # unique: FiftyOne may attach to another running database service
     samples = ROOT / "datasets" / "samples"
-    subprocess.run([*faceset, "extract", str(samples / "short_hamilton_clip.mp4"), "-d", "screens", "-s", "A", "-n", "10"], env=env, check=True)
+    subprocess.run([*faceset, "extract", str(samples / "short_hamilton_clip.mp4"), "-d", name, "-s", "A", "-n", "10"], env=env, check=True)
     subprocess.run([*faceset, "extract", *(str(samples / n) for n in ("obama.jpg", "biden.jpg", "two_people.jpg")),
-                    "-d", "screens", "-s", "B"], env=env, check=True)
+                    "-d", name, "-s", "B"], env=env, check=True)
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
-    app = subprocess.Popen([*faceset, "app", "screens", "--port", str(port)], env=env, start_new_session=True,
+    app = subprocess.Popen([*faceset, "app", name, "--port", str(port)], env=env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     browser = None
     try:
@@ -119,7 +120,7 @@ def main() -> None:
                 return False
         assert wait_for(up, 120), "the App did not come up"
         browser = DevTools(chromium, tmp / "profile")
-        target = browser.call("Target.createTarget", url=f"http://localhost:{port}/datasets/screens")["targetId"]
+        target = browser.call("Target.createTarget", url=f"http://localhost:{port}/datasets/{name}")["targetId"]
         browser.session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         browser.call("Page.enable")
         grid = wait_for(lambda: browser.evaluate("document.body.innerText.includes('face_key')"), 90)
@@ -146,6 +147,8 @@ def main() -> None:
             browser.close()
         os.killpg(app.pid, signal.SIGTERM)
         app.wait(timeout=30)
+        subprocess.run([sys.executable, "-c", "import sys, fiftyone as fo; [fo.delete_dataset(n) for n in sys.argv[1:] "
+                        "if fo.dataset_exists(n)]", name, f"{name}-trash"], env=env, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -29,6 +29,7 @@ from convert.blend import (
 from convert.color import COLOR_TRANSFERS, color_transfer
 from convert.faces import FaceFinder, TargetFace, reference_embedding
 from convert.frames import VideoWriter, frame_png, read_frames, write_png
+from convert.preview import ContactSheet
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
 from curate.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
@@ -78,12 +79,14 @@ class ConvertSummary:
     faces_swapped: int = 0
     faces_left: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    previews: list[Path] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Human summary."""
         out = [(f"frames written: {self.frames} ({self.frames_skipped} already done), faces swapped: "
                 f"{self.faces_swapped}, faces left as they were (--only): {self.faces_left}")]
         out += [f"output: {p}" for p in self.outputs]
+        out += [f"before/after: {p}" for p in self.previews]
         out += [f"problem: {f}: {r}" for f, r in self.errors]
         return out
 
@@ -228,6 +231,7 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
         return
     writer = None if as_png else VideoWriter(target, info.width, info.height, info.fps or 25.0, audio_from=path)
     previous: np.ndarray | None = None
+    sheet = ContactSheet(info.frames)
     bar = tqdm(total=info.frames, desc=f"convert {path.name}", unit="frame", disable=not progress)
     try:
         for index, rgb in read_frames(path, info.frames):
@@ -254,6 +258,8 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
             else:
                 writer.write(frame)
             previous = frame
+            if rgb is not None:
+                sheet.offer(index, rgb, frame, swapped)
             summary.frames += 1
             summary.faces_swapped += swapped
             summary.faces_left += left
@@ -265,3 +271,6 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
         if writer is not None:
             writer.abort()
     summary.outputs.append(target)
+    preview = sheet.save(target.parent / f"{target.name if as_png else target.stem}.preview.png")
+    if preview is not None:
+        summary.previews.append(preview)

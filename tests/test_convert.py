@@ -115,6 +115,19 @@ def test_smoothing_damps_jitter_and_follows_motion():
     assert np.allclose(two[1], base + 400)
 
 
+def test_contact_sheet_spreads_its_frames_and_skips_frames_without_swaps(tmp_path):
+    from convert.preview import ContactSheet
+
+    sheet = ContactSheet(total_frames=100, picks=4, width=40)  # slots at 0, 25, 50, 75
+    frame = np.zeros((30, 60, 3), np.uint8)
+    for i in range(100):
+        sheet.offer(i, frame, frame, swapped=int(i >= 10 and i != 50))
+    assert sheet.labels == ["frame 10", "frame 25", "frame 51", "frame 75"]
+    path = sheet.save(tmp_path / "s.png")
+    assert cv2.imread(str(path)).shape == (4 * 20 + 3 * 4, 2 * 40 + 4, 3)
+    assert ContactSheet(10).save(tmp_path / "none.png") is None
+
+
 def test_read_frames_reports_a_broken_frame_and_goes_on(monkeypatch, tmp_path):
     class FakeCapture:
         def __init__(self):
@@ -216,6 +229,8 @@ def test_video_keeps_frames_size_fps_and_audio(samples, tiny_model, tmp_path, au
     assert _count_frames(out) == _count_frames(clip) == summary.frames
     assert has_audio(out) is audio
     assert not list(tmp_path.glob(".out*")), "temporary files left behind"
+    assert summary.previews == [tmp_path / "out.preview.png"]  # before | after sheet of a few frames
+    assert cv2.imread(str(summary.previews[0])).shape[1] == 2 * 320 + 4
 
 
 def test_png_alpha_frames_change_nothing_outside_the_mask_and_resume(samples, tiny_model, tmp_path):

@@ -105,18 +105,6 @@ def has_audio(path: Path) -> bool:
     return any("Audio:" in line for line in done.stderr.decode(errors="replace").splitlines() if "Stream #" in line)
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB or RGBA PNG atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    code = cv2.COLOR_RGBA2BGRA if image.shape[-1] == 4 else cv2.COLOR_RGB2BGR
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, code))
-    if not ok:
-        raise MediaError(f"{path}: PNG encoding failed")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
-
-
 def frame_png(folder: Path, stem: str, index: int) -> Path:
     """Name of one output frame: <folder>/<stem>_<index:06d>.png (faceswap's frame naming)."""
     return folder / f"{stem}_{index:06d}.png"

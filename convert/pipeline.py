@@ -28,13 +28,13 @@ from convert.blend import (
 )
 from convert.color import COLOR_TRANSFERS, color_transfer
 from convert.faces import FaceFinder, TargetFace, reference_embedding
-from convert.frames import VideoWriter, frame_png, read_frames, write_png
+from convert.frames import VideoWriter, frame_png, read_frames
 from convert.preview import ContactSheet
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
 from curate.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
 from curate.extract import report_error
-from curate.media import MediaError, list_sources, load_image, probe_video
+from curate.media import MediaError, list_sources, load_image, probe_video, write_image
 
 FORMATS = ("mp4", "png")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v"}
@@ -213,7 +213,7 @@ def convert_image(path: Path, target: Path, converter: FrameConverter, summary: 
     except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:
         problem(path, f"conversion failed ({exc}); written unchanged")
         frame, alpha, swapped, left = rgb, (np.zeros(rgb.shape[:2], np.uint8) if converter.settings.alpha else None), 0, 0
-    write_png(target, _rgba(frame, alpha))
+    write_image(_rgba(frame, alpha), target)
     summary.frames += 1
     summary.faces_swapped += swapped
     summary.faces_left += left
@@ -254,7 +254,7 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
             if settings.alpha and alpha is None:
                 alpha = np.zeros(frame.shape[:2], np.uint8)
             if png is not None:
-                write_png(png, _rgba(frame, alpha))
+                write_image(_rgba(frame, alpha), png)
             else:
                 writer.write(frame)
             previous = frame

@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from curate.media import write_image
+
 
 class ContactSheet:
     """Collects up to ``picks`` (before, after) pairs while frames stream past; ``save`` writes one PNG."""
@@ -40,9 +42,5 @@ class ContactSheet:
             cv2.putText(row, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
             rows.append(row)
             rows.append(np.full((4, row.shape[1], 3), 255, np.uint8))
-        sheet = np.concatenate(rows[:-1], axis=0)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-        tmp.replace(path)
+        write_image(np.concatenate(rows[:-1], axis=0), path)
         return path

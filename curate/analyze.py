@@ -3,7 +3,6 @@ so worker processes stay light."""
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from curate.align import (
 from curate.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
 from curate.dedupe import hash_to_hex, perceptual_hash
 from curate.expression import ExpressionThresholds, expression_scores, label_expression
+from curate.media import write_image
 from curate.pose import estimate_pose
 from curate.quality import blur_score, brightness, face_mask
 
@@ -83,17 +83,6 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
     return record, crop
 
 
-def write_crop(crop: np.ndarray, path: Path, quality: int = 95) -> None:
-    """Write an RGB crop atomically (temp file + rename) so a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
-
-
 @dataclass
 class FrameResult:
     """Faces found in one frame (records with crop paths), or the error that stopped it."""
@@ -125,7 +114,7 @@ class FrameAnalyzer:
                 record, crop = describe_face(rgb, face, s)
                 key = face_key(Path(source), frame, index)
                 path = Path(s.crops_dir) / f"{key}.jpg"
-                write_crop(crop, path, s.jpeg_quality)
+                write_image(crop, path, s.jpeg_quality)
                 record.update(face_key=key, face_index=index, filepath=str(path), frame_size=[rgb.shape[1], rgb.shape[0]])
                 records.append(record)
             return FrameResult(source, frame, records, small)

@@ -65,6 +65,18 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).astype(np.uint8)
 
 
+def write_image(image: np.ndarray, path: Path, quality: int = 95) -> None:
+    """Write an RGB or RGBA image atomically (temp file + rename; format from the suffix, JPEG quality)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.ndim == 3 and image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(path.suffix or ".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
+
+
 def load_image(path: Path) -> np.ndarray:
     """RGB uint8 pixels, EXIF rotation applied; CMYK, 16-bit, palette, grey and alpha converted."""
     from PIL import Image, ImageOps, UnidentifiedImageError

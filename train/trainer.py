@@ -105,6 +105,8 @@ def write_preview(model: FaceSwapModel, faces_a: torch.Tensor, faces_b: torch.Te
     """PNG grid on fixed faces, one column pair per face: A, A->A, A->B | B, B->B, B->A."""
     import cv2
 
+    from curate.media import write_image
+
     model.eval()
     with torch.no_grad():
         rows_a = [faces_a, model(faces_a, "A")[0], model.swap(faces_a, "B")[0]]
@@ -115,9 +117,7 @@ def write_preview(model: FaceSwapModel, faces_a: torch.Tensor, faces_b: torch.Te
     header = np.full((22, img.shape[1], 3), 255, np.uint8)
     cv2.putText(header, f"iter {iteration}: rows original / same identity / swapped; left A, right B", (4, 16),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate([header, img]), cv2.COLOR_RGB2BGR))
-    os.replace(tmp, path)
+    write_image(np.concatenate([header, img]), path)
     return path
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from curate.analyze import AnalysisSettings, describe_known_face, face_key, write_crop
+from curate.analyze import AnalysisSettings, describe_known_face, face_key
 from curate.interop.safe_pickle import FormatError
+from curate.media import write_image
 
 
 def safe_child(root: Path, name: str) -> Path:
@@ -44,7 +45,7 @@ def mask_to_crop(mask: np.ndarray, frame_to_mask: np.ndarray, frame_to_crop: np.
     """A mask stored in its own aligned space, resampled into our crop (uint8 0/255)."""
     import cv2
 
-    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])  # noqa: E731
+    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])
     m = (to3(frame_to_crop) @ np.linalg.inv(to3(frame_to_mask)))[:2]
     return cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
 
@@ -82,7 +83,7 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
     for key, f in todo:
         record, crop = describe_known_face(f.rgb, f.landmarks, embedder, settings, f.bbox)
         path = Path(settings.crops_dir) / f"{key}.jpg"
-        write_crop(crop, path)
+        write_image(crop, path)
         record.update(face_key=key, face_index=f.index, filepath=str(path), frame_size=list(f.frame_size),
                       source_landmarks=np.round(f.source_landmarks, 3).tolist())
         if f.bbox is not None:

@@ -2,16 +2,18 @@
 
 An adaptive exponential filter per face track, in the spirit of the One-Euro filter: small movements (landmark
 noise) are averaged with the previous frame, large ones (real head motion) pass through without lag.
-Pure numpy; state is the previous frame's smoothed landmarks.
+Pure functions; state is the previous frame's smoothed landmarks.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from curate.analyze import face_size
+
 
 def face_scale(landmarks: np.ndarray) -> float:
-    """Size of a face for relative thresholds: the larger side of its landmark box."""
-    return float(np.ptp(np.asarray(landmarks), axis=0).max()) or 1.0
+    """Size of a face for relative thresholds (curate's face_size), never 0."""
+    return face_size(landmarks) or 1.0
 
 
 def smooth_step(previous: np.ndarray, current: np.ndarray, strength: float, motion: float = 0.04) -> np.ndarray:

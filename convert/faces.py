@@ -7,6 +7,7 @@ in between is re-landmarked inside the box its previous landmarks imply. ``detec
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,6 @@ class TargetFace:
 
     landmarks: np.ndarray
     swap: bool = True
-    distance: float | None = None
 
 
 @dataclass
@@ -35,7 +35,6 @@ class _Track:
     landmarks: np.ndarray
     box_offset: np.ndarray  # detector box (x, y, w, h) relative to the landmark box, in face sizes
     swap: bool
-    distance: float | None
 
 
 def _landmark_box(pts: np.ndarray) -> np.ndarray:
@@ -43,28 +42,13 @@ def _landmark_box(pts: np.ndarray) -> np.ndarray:
     return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
 
 
-def reference_embedding(analyzer: StagedAnalyzer, images: list[Path]) -> np.ndarray:
+def reference_embedding(analyzer: StagedAnalyzer, images: list[Path],
+                        on_error: Callable[[Path | str, str], None] | None = None) -> np.ndarray:
     """Unit mean identity embedding of the largest face in each reference image."""
-    from curate.extract import report_error
-    from curate.media import MediaError, list_sources, load_image
+    from curate.identity import reference_faces
 
-    sources, bad = list_sources([str(p) for p in images])
-    for path, reason in bad:
-        report_error(path, reason)
-    vectors = []
-    for src in sources:
-        if src.is_video:
-            report_error(src.path, "--only wants reference images, not videos")
-            continue
-        try:
-            faces = analyzer.analyze(load_image(src.path))
-        except MediaError as exc:
-            report_error(src.path, str(exc))
-            continue
-        if not faces:
-            report_error(src.path, "no face found in the reference image")
-            continue
-        vectors.append(l2_normalise(max(faces, key=lambda f: f.bbox[2] * f.bbox[3]).embedding))
+    vectors = [l2_normalise(max(faces, key=lambda f: f.bbox[2] * f.bbox[3]).embedding)
+               for faces in reference_faces(analyzer, images, on_error)]
     if not vectors:
         raise ReferenceError(f"no face found in the --only reference(s): {', '.join(map(str, images))}")
     return l2_normalise(np.mean(vectors, axis=0))
@@ -82,12 +66,11 @@ class FaceFinder:
         self.since_detect = 0
         self.detections = 0
 
-    def _identity(self, rgb: np.ndarray, pts: np.ndarray) -> tuple[bool, float | None]:
+    def _is_target(self, rgb: np.ndarray, pts: np.ndarray) -> bool:
         if self.reference is None:
-            return True, None
+            return True
         emb = l2_normalise(self.analyzer.embedder.embed(rgb, pts))
-        distance = float(np.linalg.norm(emb - self.reference))
-        return distance <= self.threshold, distance
+        return float(np.linalg.norm(emb - self.reference)) <= self.threshold
 
     def _detect(self, rgb: np.ndarray) -> None:
         self.detections += 1
@@ -97,7 +80,7 @@ class FaceFinder:
             pts = np.asarray(self.analyzer.landmarker.landmarks(rgb, det), dtype=np.float64)
             box = _landmark_box(pts)
             offset = (np.asarray(det.bbox, dtype=np.float64) - box) / face_scale(pts)
-            self.tracks.append(_Track(pts, offset, *self._identity(rgb, pts)))
+            self.tracks.append(_Track(pts, offset, self._is_target(rgb, pts)))
 
     def _follow(self, rgb: np.ndarray) -> bool:
         """Re-landmark every followed face in its predicted box; False when one is lost (then detect)."""
@@ -122,7 +105,7 @@ class FaceFinder:
         if not self.tracks or self.since_detect >= self.detect_every or not self._follow(rgb):
             self._detect(rgb)
         smoothed = self.smoother([t.landmarks for t in self.tracks])
-        return [TargetFace(pts, t.swap, t.distance) for pts, t in zip(smoothed, self.tracks)]
+        return [TargetFace(pts, t.swap) for pts, t in zip(smoothed, self.tracks)]
 
     def reset(self) -> None:
         """Forget followed faces and smoothing state (a new source, or a gap in the frames)."""

@@ -81,6 +81,12 @@ class ConvertSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)
     previews: list[Path] = field(default_factory=list)
 
+    def add(self, swapped: int, left: int) -> None:
+        """Count one written frame or image."""
+        self.frames += 1
+        self.faces_swapped += swapped
+        self.faces_left += left
+
     def lines(self) -> list[str]:
         """Human summary."""
         out = [(f"frames written: {self.frames} ({self.frames_skipped} already done), faces swapped: "
@@ -141,6 +147,21 @@ def _rgba(frame: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return frame if alpha is None else np.dstack([frame, alpha])
 
 
+def _unchanged(frame: np.ndarray, settings: ConvertSettings) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """A frame passed through as it is: nothing pasted (an empty alpha when RGBA is asked for)."""
+    return frame, (np.zeros(frame.shape[:2], np.uint8) if settings.alpha else None), 0, 0
+
+
+def _convert_or_keep(converter: FrameConverter, rgb: np.ndarray, path: Path, where: str,
+                     problem: Callable[[Path | str, str], None]) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """The converted frame, or on a failure the frame unchanged and one error line."""
+    try:
+        return converter(rgb)
+    except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:
+        problem(path, f"{where}conversion failed ({exc}); written unchanged")
+        return _unchanged(rgb, converter.settings)
+
+
 def output_paths(sources: list, out: Path, fmt: str) -> dict[Path, Path]:
     """Where each source goes: a video file, a folder of PNG frames, or one PNG per image."""
     one = sources[0] if len(sources) == 1 else None
@@ -163,16 +184,16 @@ def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, se
     from curate.backends import create_analyzer
     from curate.identity import DEFAULT_THRESHOLD
 
-    swapper = Swapper(model_dir, settings.direction, settings.device)
-    analyzer = create_analyzer(swapper.backend)
-    reference = reference_embedding(analyzer, [Path(p) for p in settings.only]) if settings.only else None
-    threshold = settings.threshold if settings.threshold is not None else DEFAULT_THRESHOLD.get(swapper.backend, 0.35)
     summary = ConvertSummary()
 
     def problem(path: Path | str, reason: str) -> None:
         summary.errors.append((str(path), reason))
         on_error(path, reason)
 
+    swapper = Swapper(model_dir, settings.direction, settings.device)
+    analyzer = create_analyzer(swapper.backend)
+    reference = reference_embedding(analyzer, [Path(p) for p in settings.only], problem) if settings.only else None
+    threshold = settings.threshold if settings.threshold is not None else DEFAULT_THRESHOLD.get(swapper.backend, 0.35)
     sources, bad = list_sources([str(p) for p in inputs])
     for path, reason in bad:
         problem(path, reason)
@@ -208,15 +229,9 @@ def convert_image(path: Path, target: Path, converter: FrameConverter, summary: 
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target.parent / path.name)
         return
-    try:
-        frame, alpha, swapped, left = converter(rgb)
-    except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:
-        problem(path, f"conversion failed ({exc}); written unchanged")
-        frame, alpha, swapped, left = rgb, (np.zeros(rgb.shape[:2], np.uint8) if converter.settings.alpha else None), 0, 0
+    frame, alpha, swapped, left = _convert_or_keep(converter, rgb, path, "", problem)
     write_image(_rgba(frame, alpha), target)
-    summary.frames += 1
-    summary.faces_swapped += swapped
-    summary.faces_left += left
+    summary.add(swapped, left)
     summary.outputs.append(target)
 
 
@@ -243,26 +258,17 @@ def convert_video(path: Path, target: Path, converter: FrameConverter, settings:
                 continue
             if rgb is None:
                 problem(path, f"frame {index} unreadable; the previous frame is repeated in its place")
-                rgb = previous if previous is not None else np.zeros((info.height, info.width, 3), np.uint8)
-                frame, alpha, swapped, left = rgb, None, 0, 0
+                blank = np.zeros((info.height, info.width, 3), np.uint8)
+                frame, alpha, swapped, left = _unchanged(previous if previous is not None else blank, settings)
             else:
-                try:
-                    frame, alpha, swapped, left = converter(rgb)
-                except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:
-                    problem(path, f"frame {index}: conversion failed ({exc}); written unchanged")
-                    frame, alpha, swapped, left = rgb, None, 0, 0
-            if settings.alpha and alpha is None:
-                alpha = np.zeros(frame.shape[:2], np.uint8)
+                frame, alpha, swapped, left = _convert_or_keep(converter, rgb, path, f"frame {index}: ", problem)
+                sheet.offer(index, rgb, frame, swapped)
             if png is not None:
                 write_image(_rgba(frame, alpha), png)
             else:
                 writer.write(frame)
             previous = frame
-            if rgb is not None:
-                sheet.offer(index, rgb, frame, swapped)
-            summary.frames += 1
-            summary.faces_swapped += swapped
-            summary.faces_left += left
+            summary.add(swapped, left)
         if writer is not None:
             writer.close()
             writer = None

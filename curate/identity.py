@@ -8,7 +8,10 @@ media, the same person lies within 0.33 of their centroid and other people from 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
@@ -73,6 +76,33 @@ def score_identity(
 WRONG_IDENTITY_VIEW = "wrong_identity"
 
 
+def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[Path | str, str], None] | None = None
+                    ) -> list[list[Any]]:
+    """The faces of each reference image that has any; bad files, videos and faceless images get an error line."""
+    from curate.extract import report_error
+    from curate.media import MediaError, list_sources, load_image
+
+    report = on_error or report_error
+    sources, bad = list_sources([str(p) for p in paths])
+    for path, reason in bad:
+        report(path, reason)
+    found = []
+    for src in sources:
+        if src.is_video:
+            report(src.path, "reference faces come from images, not videos")
+            continue
+        try:
+            faces = analyzer.analyze(load_image(src.path))
+        except MediaError as exc:
+            report(src.path, str(exc))
+            continue
+        if faces:
+            found.append(faces)
+        else:
+            report(src.path, "no face found in the reference image")
+    return found
+
+
 def dataset_identity(
     name: str,
     subset: str,
@@ -85,7 +115,6 @@ def dataset_identity(
     from fiftyone import ViewField as F
 
     from curate.backends import create_analyzer
-    from curate.media import list_sources, load_image
     from curate.store import load_dataset
 
     ds = load_dataset(name)
@@ -96,9 +125,7 @@ def dataset_identity(
     backend = (view.distinct("backend") or [backend])[0]
     reference = None
     if references:
-        analyzer = create_analyzer(backend)
-        found, _ = list_sources(references)
-        vecs = [f.embedding for s in found if not s.is_video for f in analyzer.analyze(load_image(s.path))]
+        vecs = [f.embedding for faces in reference_faces(create_analyzer(backend), references) for f in faces]
         if not vecs:
             raise ValueError("no face found in the reference images")
         reference = np.stack(vecs)

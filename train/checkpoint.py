@@ -58,18 +58,25 @@ def save_checkpoint(model_dir: Path, model: torch.nn.Module, optimizer: torch.op
     return path
 
 
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Decoded metadata of a checkpoint from its safetensors header alone (CheckpointError if unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            raw = json.loads(fh.read(header_len)).get("__metadata__") or {}
+        return {"iteration": int(raw["iteration"]), "config": json.loads(raw["config"]),
+                "param_groups": json.loads(raw["param_groups"]), "extra": json.loads(raw.get("extra", "{}"))}
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc})") from None
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and decoded metadata of a checkpoint (CheckpointError if unreadable)."""
     try:
         tensors = load_file(str(path))
-        with open(path, "rb") as fh:
-            header_len = int.from_bytes(fh.read(8), "little")
-            raw = json.loads(fh.read(header_len)).get("__metadata__") or {}
-        meta = {"iteration": int(raw["iteration"]), "config": json.loads(raw["config"]),
-                "param_groups": json.loads(raw["param_groups"]), "extra": json.loads(raw.get("extra", "{}"))}
-    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+    except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc})") from None
-    return tensors, meta
+    return tensors, read_metadata(path)
 
 
 def load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
@@ -102,10 +109,10 @@ def latest_loadable(model_dir: Path, model: torch.nn.Module, optimizer: torch.op
 
 
 def model_config(model_dir: Path) -> dict[str, Any]:
-    """The model config stored with a model folder's newest readable checkpoint."""
+    """The model config in the header of a model folder's newest checkpoint whose header reads (no tensors loaded)."""
     for path in reversed(list_checkpoints(model_dir)):
         try:
-            return read_checkpoint(path)[1]["config"]
+            return read_metadata(path)["config"]
         except CheckpointError:
             continue
     raise CheckpointError(f"{model_dir}: no readable checkpoint")

@@ -60,7 +60,6 @@ class VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.video_only = self.path.with_name(f".{self.path.stem}.video{self.path.suffix}")
         pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        self.frames = 0
         self._gen = imageio_ffmpeg.write_frames(
             str(self.video_only), (width, height), fps=fps, codec="libx264", quality=None, pix_fmt_out=pix_fmt,
             macro_block_size=1, output_params=["-crf", str(crf), "-preset", "veryfast"], ffmpeg_log_level="error")
@@ -69,14 +68,13 @@ class VideoWriter:
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 frame."""
         self._gen.send(np.ascontiguousarray(rgb[..., :3]))
-        self.frames += 1
 
-    def close(self) -> bool:
-        """Finish the file; returns whether an audio stream was copied in."""
+    def close(self) -> None:
+        """Finish the file under its final name, with the source's audio stream when it has one."""
         self._gen.close()
         if self.audio_from is None:
             os.replace(self.video_only, self.path)
-            return False
+            return
         tmp = self.path.with_name(f".{self.path.stem}.mux{self.path.suffix}")
         base = [ffmpeg_exe(), "-y", "-v", "error", "-i", str(self.video_only), "-i", str(self.audio_from),
                 "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy"]
@@ -89,7 +87,6 @@ class VideoWriter:
             raise MediaError(f"could not copy the audio of {self.audio_from}: {done.stderr.decode(errors='replace').strip()[-200:]}")
         os.replace(tmp, self.path)
         self.video_only.unlink(missing_ok=True)
-        return has_audio(self.path)
 
     def abort(self) -> None:
         """Stop without leaving a half-written file under the final name."""

@@ -85,3 +85,8 @@ def estimate_coverage(crop_landmarks: np.ndarray, size: int) -> float:
     template = mean_face_2d(size, 1.0)
     matrix = umeyama(np.asarray(crop_landmarks)[INNER_FACE], template[INNER_FACE])
     return float(1.0 / np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+
+
+def median_coverage(crop_landmarks: list[np.ndarray], sizes: list[int]) -> float:
+    """The coverage a set of aligned crops was made with: the median of their estimates, to 4 decimals."""
+    return round(float(np.median([estimate_coverage(np.asarray(m), n) for m, n in zip(crop_landmarks, sizes)])), 4)

@@ -166,11 +166,10 @@ def alignment_info(rows: list[dict[str, Any]], backends: list[str | None]) -> di
     """How the exported crops were aligned (coverage from their landmarks, landmark backend), for conversion."""
     from collections import Counter
 
-    from curate.align import estimate_coverage
+    from curate.align import median_coverage
 
-    coverage = [estimate_coverage(np.asarray(r["landmarks"]), r["size"]) for r in rows]
     named = Counter(b for b in backends if b)
-    return {"coverage": round(float(np.median(coverage)), 4) if coverage else None,
+    return {"coverage": median_coverage([r["landmarks"] for r in rows], [r["size"] for r in rows]) if rows else None,
             "backend": named.most_common(1)[0][0] if named else "dlib"}
 
 

@@ -65,9 +65,9 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
         raise FaceSetError(f"{folder}: the manifest lists no faces")
     alignment = dict(data.get("alignment") or {})
     if not alignment.get("coverage"):  # exports from before the field: recover it from the landmarks
-        from curate.align import estimate_coverage
+        from curate.align import median_coverage
 
-        alignment["coverage"] = round(float(np.median([estimate_coverage(m, size) for m in marks])), 4)
+        alignment["coverage"] = median_coverage(marks, [size] * len(marks))
     alignment.setdefault("backend", "dlib")
     return FaceSet(np.stack(images), np.stack(marks), np.asarray(bins), files, alignment)
 

@@ -30,22 +30,18 @@ def convert(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that exist (default: keep them, resume)."),
 ) -> None:
     """Swap faces in videos and images with a trained model."""
-    from convert.faces import ReferenceError
     from convert.pipeline import ConvertSettings
     from convert.pipeline import convert as run
     from curate.backends import ModelsMissingError
+    from curate.cli import user_errors
     from curate.extract import report_error
     from curate.media import MediaError
     from train.checkpoint import CheckpointError
 
-    try:
+    with user_errors(CheckpointError, ModelsMissingError, MediaError, ValueError):  # ValueError: also --only refs
         settings = ConvertSettings(direction, [str(p) for p in only], threshold, color, mask, mask_erode, mask_blur,
-                                   blend, every_frame_detect, detect_every, smooth, "png" if alpha else fmt, alpha, device,
-                                   overwrite)
+                                   blend, every_frame_detect, detect_every, smooth, fmt, alpha, device, overwrite)
         summary = run(inputs, model, out, settings, on_error=report_error)
-    except (CheckpointError, ReferenceError, ModelsMissingError, MediaError, ValueError) as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo("\n".join(summary.lines()))
     if not summary.outputs:
         raise typer.Exit(1)

@@ -45,7 +45,7 @@ def make_model(size: int) -> Path:
 
 
 class PeakRSS:
-    """Samples this process's resident memory (plus ffmpeg children) every 50 ms while in the block."""
+    """Samples this process's resident memory every 50 ms while in the block (the ffmpeg encoder is not counted)."""
 
     def __enter__(self) -> PeakRSS:  # noqa: PYI034
         self.peak, self._stop = 0, threading.Event()

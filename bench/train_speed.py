@@ -99,13 +99,9 @@ def evaluate(model_dir: Path, a: Path, b: Path) -> None:
     import torch
 
     from curate.backends import create_analyzer
-    from train.checkpoint import latest_loadable, model_config
+    from train.checkpoint import load_model
     from train.data import load_faceset
-    from train.model import FaceSwapModel, ModelConfig
-    config = ModelConfig(**model_config(model_dir))
-    model = FaceSwapModel(config)
-    meta = latest_loadable(model_dir, model)
-    model.eval()
+    model, meta = load_model(model_dir)
     analyzer = create_analyzer("dlib")
     fa, fb = load_faceset(a, 128), load_faceset(b, 128)
 
@@ -114,7 +110,7 @@ def evaluate(model_dir: Path, a: Path, b: Path) -> None:
 
     def render(to: str | None) -> np.ndarray:
         x = torch.from_numpy(fa.images.transpose(0, 3, 1, 2).astype(np.float32) / 255)
-        x = torch.nn.functional.interpolate(x, size=config.size, mode="area")
+        x = torch.nn.functional.interpolate(x, size=model.config.size, mode="area")
         with torch.no_grad():
             out = model(x, "A")[0] if to is None else model.swap(x, to)[0]
         out = torch.nn.functional.interpolate(out, size=128, mode="bilinear")

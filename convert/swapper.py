@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from curate.align import DEFAULT_COVERAGE
-from train.checkpoint import CheckpointError, latest_loadable, model_config
-from train.model import FaceSwapModel, ModelConfig
+from train.checkpoint import load_model
 from train.trainer import pick_device
 
 DIRECTIONS = {"a2b": "B", "b2a": "A"}
@@ -23,15 +22,11 @@ class Swapper:
         if direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r} (use {', '.join(DIRECTIONS)})")
         self.model_dir, self.to = Path(model_dir), DIRECTIONS[direction]
-        config = model_config(self.model_dir)
-        self.model = FaceSwapModel(ModelConfig(**config))
-        meta = latest_loadable(self.model_dir, self.model)
-        if meta is None:
-            raise CheckpointError(f"{self.model_dir}: no readable checkpoint")
+        self.model, meta = load_model(self.model_dir)
         self.iteration = int(meta["iteration"])
         self.device = pick_device(device)
-        self.model.to(self.device).eval()
-        self.size = int(config["size"])
+        self.model.to(self.device)
+        self.size = int(meta["config"]["size"])
         alignment = self._alignment()
         self.coverage = float(alignment.get("coverage") or DEFAULT_COVERAGE)
         self.backend = str(alignment.get("backend") or "dlib")

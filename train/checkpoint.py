@@ -116,3 +116,14 @@ def model_config(model_dir: Path) -> dict[str, Any]:
         except CheckpointError:
             continue
     raise CheckpointError(f"{model_dir}: no readable checkpoint")
+
+
+def load_model(model_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A model folder's model, built from its stored config with the newest loadable weights, in eval mode."""
+    from train.model import FaceSwapModel, ModelConfig
+
+    model = FaceSwapModel(ModelConfig(**model_config(model_dir)))
+    meta = latest_loadable(model_dir, model)
+    if meta is None:
+        raise CheckpointError(f"{model_dir}: no readable checkpoint")
+    return model.eval(), meta

@@ -68,7 +68,7 @@ def find_and_align(analyzer, path: Path, detect_every: int, size: int) -> tuple[
     """Baseline: decode every frame, find the faces, cut the aligned crops. Returns (frames, seconds)."""
     from convert.faces import FaceFinder
     from convert.frames import read_frames
-    from curate.align import alignment_matrix, warp_face
+    from curate.analysis.align import alignment_matrix, warp_face
     from curate.media import probe_video
 
     finder = FaceFinder(analyzer, detect_every)
@@ -113,7 +113,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--loops", type=int, default=4)
     args = ap.parse_args()
-    from curate.backends import create_analyzer
+    from curate.analysis.backends import create_analyzer
 
     analyzer = create_analyzer("dlib")
     models = {64: make_model(64), 128: make_model(128)}

@@ -98,7 +98,7 @@ def evaluate(model_dir: Path, a: Path, b: Path) -> None:
     import numpy as np
     import torch
 
-    from curate.backends import create_analyzer
+    from curate.analysis.backends import create_analyzer
     from train.checkpoint import load_model
     from train.data import load_faceset
     model, meta = load_model(model_dir)

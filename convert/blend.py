@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from curate.align import invert_affine, transform_points
+from curate.analysis.align import invert_affine, transform_points
 from train.data import hull_mask
 
 MASKS = ("hull", "model", "both")

@@ -32,7 +32,7 @@ def convert(
     """Swap faces in videos and images with a trained model."""
     from convert.pipeline import ConvertSettings
     from convert.pipeline import convert as run
-    from curate.backends import ModelsMissingError
+    from curate.analysis.backends import ModelsMissingError
     from curate.cli import user_errors
     from curate.extract import report_error
     from curate.media import MediaError

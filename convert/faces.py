@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from convert.smoothing import LandmarkSmoother, face_scale
-from curate.backends import Detection, StagedAnalyzer
-from curate.backends.base import l2_normalise
+from curate.analysis.backends import Detection, StagedAnalyzer
+from curate.analysis.backends.base import l2_normalise
 
 
 class ReferenceError(ValueError):

@@ -32,7 +32,7 @@ from convert.frames import VideoWriter, frame_png, read_frames
 from convert.preview import ContactSheet
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
-from curate.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
+from curate.analysis.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
 from curate.extract import report_error
 from curate.media import MediaError, list_sources, load_image, probe_video, write_image
 
@@ -181,7 +181,7 @@ def output_paths(sources: list, out: Path, fmt: str) -> dict[Path, Path]:
 def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, settings: ConvertSettings,
             progress: bool = True, on_error: Callable[[Path | str, str], None] = report_error) -> ConvertSummary:
     """Convert videos, images and folders of them with a trained model."""
-    from curate.backends import create_analyzer
+    from curate.analysis.backends import create_analyzer
     from curate.identity import DEFAULT_THRESHOLD
 
     summary = ConvertSummary()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curate.align import DEFAULT_COVERAGE
+from curate.analysis.align import DEFAULT_COVERAGE
 from train.checkpoint import load_model
 from train.trainer import pick_device
 

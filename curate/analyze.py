@@ -10,19 +10,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.align import (
+from curate.analysis.align import (
     DEFAULT_COVERAGE,
     DEFAULT_SIZE,
     alignment_matrix,
     transform_points,
     warp_face,
 )
-from curate.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
+from curate.analysis.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
 from curate.dedupe import hash_to_hex, perceptual_hash
-from curate.expression import ExpressionThresholds, expression_scores, label_expression
+from curate.analysis.expression import ExpressionThresholds, expression_scores, label_expression
 from curate.media import write_image
-from curate.pose import estimate_pose
-from curate.quality import blur_score, brightness, face_mask
+from curate.analysis.pose import estimate_pose
+from curate.analysis.quality import blur_score, brightness, face_mask
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ def extract(
     media_dir: Path | None = typer.Option(None, "--media-dir", help="Where crops go (default: FiftyOne dataset dir)."),
 ) -> None:
     """Find, align and analyse every face of the sources into a FiftyOne dataset (resumable)."""
-    from curate.backends import ModelsMissingError
-    from curate.expression import ExpressionThresholds
+    from curate.analysis.backends import ModelsMissingError
+    from curate.analysis.expression import ExpressionThresholds
     from curate.extract import extract as run
 
     if subset not in ("A", "B"):

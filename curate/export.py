@@ -166,7 +166,7 @@ def alignment_info(rows: list[dict[str, Any]], backends: list[str | None]) -> di
     """How the exported crops were aligned (coverage from their landmarks, landmark backend), for conversion."""
     from collections import Counter
 
-    from curate.align import median_coverage
+    from curate.analysis.align import median_coverage
 
     named = Counter(b for b in backends if b)
     return {"coverage": median_coverage([r["landmarks"] for r in rows], [r["size"] for r in rows]) if rows else None,

@@ -23,8 +23,8 @@ from curate.analyze import (
     run_in_worker,
     source_id,
 )
-from curate.backends import check_backend
-from curate.expression import ExpressionThresholds
+from curate.analysis.backends import check_backend
+from curate.analysis.expression import ExpressionThresholds
 from curate.media import (
     MediaError,
     Source,

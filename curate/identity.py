@@ -114,7 +114,7 @@ def dataset_identity(
     """Score a subset's faces against its identity, store the fields and save the cleanup views."""
     from fiftyone import ViewField as F
 
-    from curate.backends import create_analyzer
+    from curate.analysis.backends import create_analyzer
     from curate.store import load_dataset
 
     ds = load_dataset(name)

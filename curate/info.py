@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.expression import SCORE_NAMES
+from curate.analysis.expression import SCORE_NAMES
 from curate.store import load_dataset
 
 RANGE_FIELDS = ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", *SCORE_NAMES)

@@ -26,7 +26,7 @@ logging.getLogger("fiftyone.core.odm.database").addFilter(_QuietOldMongo())
 import fiftyone as fo
 from fiftyone import ViewField as F
 
-from curate.expression import SCORE_NAMES
+from curate.analysis.expression import SCORE_NAMES
 
 PROGRESS_KEY = "faceset_progress"
 SETTINGS_KEY = "faceset"

@@ -54,7 +54,7 @@ def samples() -> Path:
 @pytest.fixture(scope="session")
 def analyzer():
     """The default dlib backend, loaded once."""
-    from curate.backends import create_analyzer
+    from curate.analysis.backends import create_analyzer
 
     return create_analyzer("dlib")
 

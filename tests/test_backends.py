@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from curate.analyze import AnalysisSettings, describe_face
-from curate.backends import ModelsMissingError, create_analyzer
-from curate.backends.insightface_backend import find_pack
+from curate.analysis.backends import ModelsMissingError, create_analyzer
+from curate.analysis.backends.insightface_backend import find_pack
 from curate.media import iter_video
-from curate.pose import estimate_pose
+from curate.analysis.pose import estimate_pose
 
 
 @pytest.mark.parametrize(

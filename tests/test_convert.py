@@ -17,7 +17,7 @@ from convert.color import color_transfer
 from convert.frames import ffmpeg_exe, has_audio, read_frames
 from convert.pipeline import ConvertSettings, convert
 from convert.smoothing import LandmarkSmoother
-from curate.align import alignment_matrix, transform_points, warp_face
+from curate.analysis.align import alignment_matrix, transform_points, warp_face
 from curate.media import probe_video
 
 # ---------------------------------------------------------------- pure parts
@@ -316,7 +316,7 @@ def test_output_paths_follow_the_inputs(tmp_path):
 
 def test_conversion_crops_match_the_training_crops(load_rgb, analyzer):
     from convert.pipeline import aligned_crop
-    from curate.align import alignment_matrix
+    from curate.analysis.align import alignment_matrix
 
     rgb, marks = _frame_and_face(load_rgb, analyzer)
     matrix, crop = aligned_crop(rgb, marks, 64, 0.75)

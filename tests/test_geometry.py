@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.align import (
+from curate.analysis.align import (
     estimate_coverage,
     alignment_matrix,
     mean_face_2d,
@@ -13,10 +13,10 @@ from curate.align import (
     umeyama,
     warp_face,
 )
-from curate.expression import ExpressionThresholds, expression_scores, label_expression
-from curate.landmarks import MIRROR, mean_face_3d, mirror_landmarks
-from curate.pose import estimate_pose
-from curate.quality import blur_score, brightness, face_mask
+from curate.analysis.expression import ExpressionThresholds, expression_scores, label_expression
+from curate.analysis.landmarks import MIRROR, mean_face_3d, mirror_landmarks
+from curate.analysis.pose import estimate_pose
+from curate.analysis.quality import blur_score, brightness, face_mask
 
 
 def project(yaw: float = 0, pitch: float = 0, roll: float = 0, scale: float = 150, centre=(320, 240)) -> np.ndarray:

@@ -65,7 +65,7 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
         raise FaceSetError(f"{folder}: the manifest lists no faces")
     alignment = dict(data.get("alignment") or {})
     if not alignment.get("coverage"):  # exports from before the field: recover it from the landmarks
-        from curate.align import median_coverage
+        from curate.analysis.align import median_coverage
 
         alignment["coverage"] = median_coverage(marks, [size] * len(marks))
     alignment.setdefault("backend", "dlib")

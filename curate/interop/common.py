@@ -67,7 +67,7 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
                     coverage: float = 0.75, tool: str = "import") -> ImportSummary:
     """Crop, measure and add faces with known landmarks as samples (existing face keys are left alone)."""
     from curate import store
-    from curate.backends import create_analyzer
+    from curate.analysis.backends import create_analyzer
     from curate.store import fo
 
     ds = store.open_dataset(dataset)

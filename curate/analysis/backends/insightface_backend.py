@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.backends.base import AnalyzedFace, ModelsMissingError, l2_normalise
+from curate.analysis.backends.base import AnalyzedFace, ModelsMissingError, l2_normalise
 
 DEFAULT_PACK = "buffalo_l"
 REQUIRED_TASKS = ("detection", "landmark_3d_68", "recognition")

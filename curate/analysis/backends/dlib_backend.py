@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.backends.base import (
+from curate.analysis.backends.base import (
     Detection,
     ModelsMissingError,
     StagedAnalyzer,
@@ -86,26 +86,44 @@ class DlibLandmarker:
 
 @dataclass
 class DlibEmbedder:
-    """dlib's ResNet face descriptor (128-d), L2-normalised."""
+    """dlib's ResNet face descriptor (128-d), L2-normalised.
+
+    ``engine='torch'`` (default) runs dlib's own weights through torch (:mod:`dlib_resnet`: same vectors
+    within 1e-6, ~6x faster than the BLAS-less dlib wheel); ``'dlib'`` calls ``compute_face_descriptor``.
+    """
 
     embedding_size: int = 128
+    engine: str = "torch"
     _impl: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        import dlib
+        if self.engine == "torch":
+            from curate.analysis.backends.dlib_resnet import DlibResNet
 
-        self._impl = dlib.face_recognition_model_v1(_models().face_recognition_model_location())
+            self._impl = DlibResNet()
+        elif self.engine == "dlib":
+            import dlib
+
+            self._impl = dlib.face_recognition_model_v1(_models().face_recognition_model_location())
+        else:
+            raise ValueError(f"unknown embedding engine {self.engine!r}: use 'torch' or 'dlib'")
+
+    def embed_many(self, rgb: np.ndarray, faces: list[np.ndarray]) -> list[np.ndarray]:
+        """128-d unit vectors for several faces of one image (one batch through the network)."""
+        from curate.analysis.backends.dlib_resnet import face_chip
+
+        if not faces:
+            return []
+        chips = [face_chip(rgb, pts) for pts in faces]
+        if self.engine == "torch":
+            vectors = self._impl.embed_chips(chips)
+        else:
+            vectors = [np.array(self._impl.compute_face_descriptor(chip)) for chip in chips]
+        return [l2_normalise(v) for v in vectors]
 
     def embed(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """128-d unit vector for the face with these 68 landmarks."""
-        import dlib
-
-        pts = np.asarray(landmarks)
-        x0, y0 = pts.min(axis=0)
-        x1, y1 = pts.max(axis=0)
-        rect = _rect((x0, y0, x1 - x0, y1 - y0))
-        shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in pts])
-        return l2_normalise(np.array(self._impl.compute_face_descriptor(rgb, shape)))
+        return self.embed_many(rgb, [landmarks])[0]
 
 
 def check(**_: Any) -> None:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from curate.landmarks import mean_face_3d
+from curate.analysis.landmarks import mean_face_3d
 
 # brows, nose, eyes, mouth corners and chin: the points whose 3D position is stable with yaw
 PNP_POINTS = np.array(list(range(17, 48)) + [48, 54, 8])
@@ -50,14 +50,24 @@ def pose_from_rotation(rotation: np.ndarray) -> Pose:
     return Pose(float(yaw), float(pitch), float(roll))
 
 
-def estimate_pose(landmarks: np.ndarray) -> Pose:
-    """Yaw, pitch and roll in degrees of a face from its 68 landmarks in pixel coordinates."""
-    pts = np.asarray(landmarks, dtype=np.float64)[PNP_POINTS]
+def rotation_from_pose(pose: Pose) -> np.ndarray:
+    """Model-to-camera rotation matrix of a pose (the inverse of :func:`pose_from_rotation`)."""
+    yaw, pitch, roll = np.radians([pose.yaw, pose.pitch, pose.roll])
+    # the face looks along -z; yaw turns it toward +x, pitch toward -y (up), roll turns it clockwise on screen
+    ry = np.array([[np.cos(yaw), 0, -np.sin(yaw)], [0, 1, 0], [np.sin(yaw), 0, np.cos(yaw)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def solve_pose(points: np.ndarray, model: np.ndarray) -> Pose:
+    """Yaw, pitch and roll of 2D points (px) matching 3D model points (camera-like axes), near-orthographic."""
+    pts = np.asarray(points, dtype=np.float64)[:, :2]
+    model = np.asarray(model, dtype=np.float64)
     centre = pts.mean(axis=0)
     width = float(np.ptp(pts[:, 0]) + np.ptp(pts[:, 1])) / 2.0 or 1.0
     focal = _FOCAL_FACES * width
     camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], dtype=np.float64)
-    model = _model_points()
     model_width = float(np.ptp(model[:, 0]) + np.ptp(model[:, 1])) / 2.0
     tvec = np.array([[0.0], [0.0], [focal * model_width / width]])
     rvec = np.zeros((3, 1))
@@ -67,4 +77,24 @@ def estimate_pose(landmarks: np.ndarray) -> Pose:
     if not ok:
         raise ValueError("solvePnP did not converge")
     rotation, _ = cv2.Rodrigues(rvec)
+    return pose_from_rotation(rotation)
+
+
+def estimate_pose(landmarks: np.ndarray) -> Pose:
+    """Yaw, pitch and roll in degrees of a face from its 68 landmarks in pixel coordinates."""
+    return solve_pose(np.asarray(landmarks, dtype=np.float64)[PNP_POINTS], _model_points())
+
+
+def pose_from_keypoints(keypoints: np.ndarray) -> Pose:
+    """Rough yaw, pitch and roll from BlazeFace's 6 keypoints (for faces whose mesh failed)."""
+    from curate.analysis.mesh import canonical_face, keypoints_from_mesh
+
+    return solve_pose(keypoints, keypoints_from_mesh(canonical_face()["vertices"]))
+
+
+def pose_from_mesh(mesh: np.ndarray) -> Pose:
+    """Yaw, pitch and roll of a 468-point 3D mesh: rotation of the canonical face fitted to it in 3D."""
+    from curate.analysis.mesh import fit_canonical
+
+    _, rotation, _ = fit_canonical(mesh)
     return pose_from_rotation(rotation)

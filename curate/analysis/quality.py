@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from curate.landmarks import landmark_hull
+from curate.analysis.landmarks import landmark_hull
 
 
 def face_mask(landmarks: np.ndarray, size: int, erode: int = 0) -> np.ndarray:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from curate.align import alignment_matrix, transform_points
+from curate.analysis.align import alignment_matrix, transform_points
 
 LABELS = ("neutral", "eyes_closed", "mouth_open", "smile", "brows_raised")
 SCORE_NAMES = ("eyes_closed", "mouth_open", "smile", "brows_raised")

@@ -12,7 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from curate.landmarks import INNER_FACE, mean_face_3d
+from curate.analysis.landmarks import INNER_FACE, mean_face_3d
 
 DEFAULT_SIZE = 256
 DEFAULT_COVERAGE = 0.75

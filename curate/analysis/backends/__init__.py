@@ -4,18 +4,22 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from curate.backends.base import (
+from curate.analysis.backends.base import (
     AnalyzedFace,
     Detection,
     Detector,
     Embedder,
     FaceAnalyzer,
     Landmarker,
+    LandmarkResult,
     ModelsMissingError,
     StagedAnalyzer,
 )
 
-BACKENDS = {"dlib": "curate.backends.dlib_backend", "insightface": "curate.backends.insightface_backend"}
+BACKENDS = {
+    "mediapipe": "curate.analysis.backends.mediapipe_backend",
+    "dlib": "curate.analysis.backends.dlib_backend",
+    "insightface": "curate.analysis.backends.insightface_backend"}
 
 
 def create_analyzer(name: str = "dlib", **options: Any) -> FaceAnalyzer:
@@ -40,6 +44,7 @@ __all__ = [
     "Embedder",
     "FaceAnalyzer",
     "Landmarker",
+    "LandmarkResult",
     "ModelsMissingError",
     "StagedAnalyzer",
     "check_backend",

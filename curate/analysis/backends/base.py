@@ -1,0 +1,132 @@
+"""The face-analysis protocol: detect -> 68 landmarks -> identity embedding, one stage each."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class ModelsMissingError(RuntimeError):
+    """A backend's model files are not on disk; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A detector hit: box (x, y, w, h) in source pixels, the detector's confidence and its keypoints.
+
+    ``keypoints`` are the detector's own points in source pixels where it has them (BlazeFace: right eye,
+    left eye, nose tip, mouth centre, right tragion, left tragion — the subject's right is the image's left).
+    """
+
+    bbox: tuple[float, float, float, float]
+    score: float
+    keypoints: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class LandmarkResult:
+    """What a landmarker found for one face: 68 points (source px) and, where the model gives them, more.
+
+    ``ok`` is False when the landmark model could not place the face and ``landmarks`` were derived from
+    the detector's keypoints instead; ``mesh`` is a dense 3D mesh (Nx3, source px, z into the scene),
+    ``eyes`` the eye-contour points of an iris model (2 x M x 3: subject's right eye, then left).
+    """
+
+    landmarks: np.ndarray
+    ok: bool = True
+    mesh: np.ndarray | None = None
+    eyes: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class AnalyzedFace:
+    """One face after all stages: detection, 68 landmarks (source px), embedding, and the extras above."""
+
+    bbox: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray
+    embedding: np.ndarray
+    landmarks_ok: bool = True
+    mesh: np.ndarray | None = None
+    eyes: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds face boxes in an RGB uint8 image."""
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+
+
+@runtime_checkable
+class Landmarker(Protocol):
+    """Places the 68 iBUG landmarks (68x2, source pixels) of one detected face."""
+
+    def landmarks(self, rgb: np.ndarray, detection: Detection) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns a face (given by its 68 landmarks) into an L2-normalised identity vector."""
+
+    embedding_size: int
+
+    def embed(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class FaceAnalyzer(Protocol):
+    """A whole backend: every face in an image with landmarks and embedding."""
+
+    name: str
+    embedding_size: int
+
+    def analyze(self, rgb: np.ndarray) -> list[AnalyzedFace]: ...
+
+
+def l2_normalise(vector: np.ndarray) -> np.ndarray:
+    """Unit-length float32 copy of a vector."""
+    vec = np.asarray(vector, dtype=np.float32).ravel()
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 else vec
+
+
+@dataclass
+class StagedAnalyzer:
+    """A backend made of three interchangeable stages."""
+
+    name: str
+    detector: Detector
+    landmarker: Landmarker
+    embedder: Embedder
+
+    @property
+    def embedding_size(self) -> int:
+        """Length of the identity vectors."""
+        return self.embedder.embedding_size
+
+    def locate(self, rgb: np.ndarray, detection: Detection) -> LandmarkResult:
+        """The landmarker's full result for one detection (68 points only, for landmarkers without more)."""
+        locate = getattr(self.landmarker, "locate", None)
+        if locate is not None:
+            return locate(rgb, detection)
+        return LandmarkResult(np.asarray(self.landmarker.landmarks(rgb, detection), dtype=np.float64))
+
+    def analyze(self, rgb: np.ndarray) -> list[AnalyzedFace]:
+        """Run detect -> landmarks -> embedding on one RGB image, faces sorted left to right."""
+        dets = sorted(self.detector.detect(rgb), key=lambda d: (d.bbox[0], d.bbox[1]))
+        found = [self.locate(rgb, det) for det in dets]
+        embed_many = getattr(self.embedder, "embed_many", None)
+        if embed_many is not None:
+            vectors = embed_many(rgb, [f.landmarks for f in found])
+        else:
+            vectors = [self.embedder.embed(rgb, f.landmarks) for f in found]
+        return [
+            AnalyzedFace(
+                det.bbox, det.score, f.landmarks, vec, landmarks_ok=f.ok, mesh=f.mesh, eyes=f.eyes,
+                keypoints=np.asarray(det.keypoints, dtype=np.float64) if det.keypoints else None,
+            )
+            for det, f, vec in zip(dets, found, vectors)
+        ]

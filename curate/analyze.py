@@ -19,9 +19,14 @@ from curate.analysis.align import (
 )
 from curate.analysis.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
 from curate.dedupe import hash_to_hex, perceptual_hash
-from curate.analysis.expression import ExpressionThresholds, expression_scores, label_expression
+from curate.analysis.expression import (
+    ExpressionThresholds,
+    expression_scores,
+    label_expression,
+    mesh_expression_scores,
+)
 from curate.media import write_image
-from curate.analysis.pose import estimate_pose
+from curate.analysis.pose import Pose, estimate_pose, pose_from_keypoints, pose_from_mesh
 from curate.analysis.quality import blur_score, brightness, face_mask
 
 
@@ -29,7 +34,7 @@ from curate.analysis.quality import blur_score, brightness, face_mask
 class AnalysisSettings:
     """Everything a worker needs to turn frames into face records."""
 
-    backend: str = "dlib"
+    backend: str = "mediapipe"
     backend_options: tuple[tuple[str, Any], ...] = ()
     size: int = DEFAULT_SIZE
     coverage: float = DEFAULT_COVERAGE
@@ -55,14 +60,32 @@ def face_size(landmarks: np.ndarray) -> float:
     return float(np.ptp(pts, axis=0).max())
 
 
+def face_pose(face: AnalyzedFace) -> Pose:
+    """Head pose of a face: from its 3D mesh, else its 68 landmarks, else (no landmarks) the keypoints."""
+    if face.mesh is not None:
+        return pose_from_mesh(face.mesh)
+    if not face.landmarks_ok and face.keypoints is not None:
+        return pose_from_keypoints(face.keypoints)
+    return estimate_pose(face.landmarks)
+
+
+def face_expression(face: AnalyzedFace) -> dict[str, float] | None:
+    """Expression scores from the mesh (+ iris), else the 68 landmarks; None when the landmarks were guessed."""
+    if face.mesh is not None:
+        return mesh_expression_scores(face.mesh, face.eyes)
+    if not face.landmarks_ok:
+        return None
+    return expression_scores(face.landmarks)
+
+
 def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSettings) -> tuple[dict[str, Any], np.ndarray]:
     """The stored record of one face and its aligned RGB crop."""
     matrix = alignment_matrix(face.landmarks, settings.size, settings.coverage)
     crop = warp_face(rgb, matrix, settings.size)
     aligned = transform_points(face.landmarks, matrix)
     mask = face_mask(aligned, settings.size)
-    yaw, pitch, roll = estimate_pose(face.landmarks)
-    scores = expression_scores(face.landmarks)
+    yaw, pitch, roll = face_pose(face)
+    scores = face_expression(face)
     record = {
         "bbox": [float(v) for v in face.bbox],
         "det_score": float(face.score),
@@ -77,9 +100,14 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
         "face_size": face_size(face.landmarks),
         "crop_hash": hash_to_hex(perceptual_hash(crop)),
         "embedding": np.asarray(face.embedding, dtype=np.float32),
-        "expression": label_expression(scores, settings.thresholds),
+        "expression": label_expression(scores, settings.thresholds) if scores else None,
         "expression_scores": scores,
+        "landmarks_ok": bool(face.landmarks_ok),
     }
+    if face.mesh is not None:  # the dense mesh on the crop, for the App (x, y relative to the crop)
+        record["mesh"] = np.round(transform_points(face.mesh[:, :2], matrix) / settings.size, 4).tolist()
+    if face.keypoints is not None:
+        record["keypoints"] = np.round(face.keypoints, 2).tolist()
     return record, crop
 
 
@@ -128,7 +156,10 @@ _WORKER: FrameAnalyzer | None = None
 def init_worker(settings: AnalysisSettings) -> None:
     """Process-pool initializer: load the backend's models once per worker."""
     global _WORKER
+    import torch
+
     cv2.setNumThreads(1)
+    torch.set_num_threads(1)  # one core per worker: the embedding network must not oversubscribe
     _WORKER = FrameAnalyzer(settings)
 
 

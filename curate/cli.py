@@ -25,6 +25,7 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
 
 
 class Backend(str, Enum):
+    mediapipe = "mediapipe"
     dlib = "dlib"
     insightface = "insightface"
 
@@ -41,7 +42,8 @@ def extract(
     subset: str = typer.Option("A", "--subset", "-s", help="A (face to replace) or B (face to paste in)."),
     every: int = typer.Option(1, "--every", "-n", min=1, help="Analyse every Nth video frame."),
     min_size: int = typer.Option(0, "--min-size", min=0, help="Leave out faces smaller than this (source px)."),
-    backend: Backend = typer.Option(Backend.dlib, "--backend", "-b", help="Face analysis backend."),
+    backend: Backend = typer.Option(Backend.mediapipe, "--backend", "-b", help="Face analysis backend."),
+    tile: int = typer.Option(384, "--tile", min=0, help="mediapipe: also search images in tiles down to this side (px) for small faces; 0: off."),
     detector: Detector = typer.Option(Detector.hog, "--detector", help="dlib detector: hog (fast) or cnn (mmod)."),
     upsample: int = typer.Option(1, "--upsample", min=0, help="dlib: upsample the image N times to find small faces."),
     models_dir: Path | None = typer.Option(None, "--models-dir", help="insightface: models folder (default ~/.insightface)."),
@@ -58,7 +60,11 @@ def extract(
 
     if subset not in ("A", "B"):
         raise typer.BadParameter("use A or B", param_hint="--subset")
-    options = {"detector": detector.value, "upsample": upsample} if backend == Backend.dlib else {"models_dir": models_dir and str(models_dir)}
+    options = {
+        Backend.mediapipe: {"min_tile": tile},
+        Backend.dlib: {"detector": detector.value, "upsample": upsample},
+        Backend.insightface: {"models_dir": models_dir and str(models_dir)},
+    }[backend]
     with user_errors(ModelsMissingError, ValueError):
         thresholds = ExpressionThresholds.parse(expression_threshold)
         summary = run(

@@ -91,7 +91,7 @@ def extract(
     subset: str = "A",
     every: int = 1,
     min_size: int = 0,
-    backend: str = "dlib",
+    backend: str = "mediapipe",
     backend_options: dict[str, Any] | None = None,
     workers: int | None = None,
     size: int = 256,

@@ -3,7 +3,7 @@
 A face's ``identity_distance`` is the Euclidean distance between its L2-normalised embedding and
 the normalised mean embedding of the identity: the reference faces when given, else the largest
 cluster of the subset (average-linkage agglomerative clustering). ``identity_ok`` is distance
-<= threshold. Defaults per backend: dlib 0.35, insightface 1.0 (ArcFace); measured on the sample
+<= threshold. Defaults per backend: mediapipe and dlib 0.35 (both use dlib's 128-d embedding), insightface 1.0 (ArcFace); measured on the sample
 media, the same person lies within 0.33 of their centroid and other people from 0.36 on.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.neighbors import NearestCentroid
 
-DEFAULT_THRESHOLD = {"dlib": 0.35, "insightface": 1.0}
-CLUSTER_THRESHOLD = {"dlib": 0.5, "insightface": 1.1}
+DEFAULT_THRESHOLD = {"mediapipe": 0.35, "dlib": 0.35, "insightface": 1.0}
+CLUSTER_THRESHOLD = {"mediapipe": 0.5, "dlib": 0.5, "insightface": 1.1}
 MAX_FIT = 4000
 
 

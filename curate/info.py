@@ -5,6 +5,7 @@ from typing import Any
 
 from curate.analysis.expression import SCORE_NAMES
 from curate.store import load_dataset
+from fiftyone import ViewField as F  # noqa: I001 - after curate.store, which configures FiftyOne
 
 RANGE_FIELDS = ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", *SCORE_NAMES)
 
@@ -26,7 +27,10 @@ def dataset_info(name: str) -> dict[str, Any]:
         "sources": len(ds.distinct("source")) if "source" in schema else 0,
         "backends": ds.count_values("backend") if "backend" in schema else {},
         "ranges": ranges,
-        "expressions": dict(sorted(ds.count_values("expression.label").items())) if "expression" in schema else {},
+        # faces whose landmarks were guessed (no mesh) have no expression: counted as "unknown"
+        "expressions": dict(sorted((k or "unknown", v) for k, v in ds.count_values("expression.label").items()))
+        if "expression" in schema else {},
+        "landmarks_missing": len(ds.match(F("landmarks_ok") == False)) if "landmarks_ok" in schema else 0,  # noqa: E712
         "saved_views": ds.list_saved_views(),
     }
 
@@ -39,6 +43,8 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append(f"{'field':<14}{'min':>10}{'mean':>10}{'max':>10}")
         for f, r in info["ranges"].items():
             lines.append(f"{f:<14}{r['min']:>10.2f}{r['mean']:>10.2f}{r['max']:>10.2f}")
+    if info.get("landmarks_missing"):
+        lines.append(f"faces without landmarks (mesh failed; pose from detector keypoints): {info['landmarks_missing']}")
     lines.append("expressions: " + (", ".join(f"{k}={v}" for k, v in info["expressions"].items()) or "none"))
     if info["saved_views"]:
         lines.append("saved views: " + ", ".join(info["saved_views"]))

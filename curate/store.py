@@ -120,9 +120,14 @@ def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, s
         face_size=record["face_size"],
         crop_hash=record["crop_hash"],
         embedding=record["embedding"],
-        expression=fo.Classification(label=record["expression"]),
+        expression=fo.Classification(label=record["expression"]) if record["expression"] else None,
+        landmarks_ok=bool(record.get("landmarks_ok", True)),
         backend=backend,
     )
+    if record.get("mesh"):
+        sample["mesh"] = fo.Keypoints(keypoints=[fo.Keypoint(label="mesh", points=record["mesh"])])
+    if record.get("keypoints"):
+        sample["detector_keypoints"] = record["keypoints"]
     for name in SCORE_NAMES:
-        sample[name] = float(scores[name])
+        sample[name] = float(scores[name]) if scores else None
     return sample

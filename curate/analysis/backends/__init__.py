@@ -22,14 +22,14 @@ BACKENDS = {
     "insightface": "curate.analysis.backends.insightface_backend"}
 
 
-def create_analyzer(name: str = "dlib", **options: Any) -> FaceAnalyzer:
-    """Build the named backend ('dlib' or 'insightface') with its options."""
+def create_analyzer(name: str = "mediapipe", **options: Any) -> FaceAnalyzer:
+    """Build the named backend ('mediapipe', 'dlib' or 'insightface') with its options."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
     return import_module(BACKENDS[name]).create(**options)
 
 
-def check_backend(name: str = "dlib", **options: Any) -> None:
+def check_backend(name: str = "mediapipe", **options: Any) -> None:
     """Raise ModelsMissingError/ValueError now if the named backend cannot load (cheap: no models read)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")

@@ -55,9 +55,9 @@ def rotation_from_pose(pose: Pose) -> np.ndarray:
     yaw, pitch, roll = np.radians([pose.yaw, pose.pitch, pose.roll])
     # the face looks along -z; yaw turns it toward +x, pitch toward -y (up), roll turns it clockwise on screen
     ry = np.array([[np.cos(yaw), 0, -np.sin(yaw)], [0, 1, 0], [np.sin(yaw), 0, np.cos(yaw)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(pitch), np.sin(pitch)], [0, -np.sin(pitch), np.cos(pitch)]])
     rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    return ry @ rx @ rz  # roll about the face's own axis first, then pitch, then yaw
 
 
 def solve_pose(points: np.ndarray, model: np.ndarray) -> Pose:
@@ -85,16 +85,49 @@ def estimate_pose(landmarks: np.ndarray) -> Pose:
     return solve_pose(np.asarray(landmarks, dtype=np.float64)[PNP_POINTS], _model_points())
 
 
-def pose_from_keypoints(keypoints: np.ndarray) -> Pose:
-    """Rough yaw, pitch and roll from BlazeFace's 6 keypoints (for faces whose mesh failed)."""
+# Calibration of the mesh and keypoint estimators against rendered ground truth (bench/pose_truth.py, "fit"
+# half of the photos): (raw estimate, true angle) knots for |angle|, applied with the sign kept, so mirrored
+# faces still get exactly opposite yaw. FaceMesh's points turn less than the head: raw mesh yaw is ~0.7x the
+# true yaw. Beyond the last knot the mapping goes on at the last knot's overall ratio (true / raw).
+MESH_YAW_KNOTS = ((0.0, 0.0), (10.8, 15.0), (20.9, 30.0), (33.5, 45.0), (40.4, 60.0), (43.4, 75.0))
+MESH_PITCH_KNOTS = ((0.0, 0.0), (11.3, 15.0), (24.5, 30.0))
+KEYPOINT_YAW_KNOTS = ((0.0, 0.0), (10.0, 15.0), (21.9, 30.0), (36.6, 45.0), (47.7, 60.0))  # saturates past 60
+KEYPOINT_PITCH_KNOTS = ((0.0, 0.0), (12.0, 15.0), (22.5, 30.0))
+
+
+def calibrate(angle: float, knots: tuple[tuple[float, float], ...]) -> float:
+    """Map a raw angle through odd-symmetric (raw, true) knots: piecewise linear, proportional past the end."""
+    raw, true = np.array(knots, dtype=np.float64).T
+    value = abs(float(angle))
+    if value > raw[-1]:
+        mapped = value * true[-1] / raw[-1]
+    else:
+        mapped = float(np.interp(value, raw, true))
+    return float(np.sign(angle) * mapped)
+
+
+def keypoint_pose_raw(keypoints: np.ndarray) -> Pose:
+    """Uncalibrated pose of BlazeFace's 6 keypoints against the canonical face's matching points."""
     from curate.analysis.mesh import canonical_face, keypoints_from_mesh
 
     return solve_pose(keypoints, keypoints_from_mesh(canonical_face()["vertices"]))
 
 
-def pose_from_mesh(mesh: np.ndarray) -> Pose:
-    """Yaw, pitch and roll of a 468-point 3D mesh: rotation of the canonical face fitted to it in 3D."""
+def pose_from_keypoints(keypoints: np.ndarray) -> Pose:
+    """Rough yaw, pitch and roll from BlazeFace's 6 keypoints (for faces whose mesh failed), calibrated."""
+    raw = keypoint_pose_raw(keypoints)
+    return Pose(calibrate(raw.yaw, KEYPOINT_YAW_KNOTS), calibrate(raw.pitch, KEYPOINT_PITCH_KNOTS), raw.roll)
+
+
+def mesh_pose_raw(mesh: np.ndarray) -> Pose:
+    """Uncalibrated pose of a 468-point 3D mesh: rotation of the canonical face fitted to it in 3D."""
     from curate.analysis.mesh import fit_canonical
 
     _, rotation, _ = fit_canonical(mesh)
     return pose_from_rotation(rotation)
+
+
+def pose_from_mesh(mesh: np.ndarray) -> Pose:
+    """Yaw, pitch and roll of a 468-point 3D mesh: the canonical face's 3D fit, calibrated to true angles."""
+    raw = mesh_pose_raw(mesh)
+    return Pose(calibrate(raw.yaw, MESH_YAW_KNOTS), calibrate(raw.pitch, MESH_PITCH_KNOTS), raw.roll)

@@ -17,7 +17,7 @@ import numpy as np
 
 from curate.analysis.backends import create_analyzer
 from curate.analysis.landmarks import MIRROR
-from curate.analysis.mesh import MESH_TO_68, canonical_face
+from curate.analysis.mesh import MESH_TO_68, mesh_mirror
 from curate.analysis.pose import pose_from_mesh
 from curate.media import iter_video, list_sources, load_image
 
@@ -50,13 +50,6 @@ def collect() -> list[tuple[np.ndarray, np.ndarray]]:
                 if np.linalg.norm(mesh[:, :2].mean(0) - pts.mean(0)) < 0.2 * np.ptp(pts[:, 0]):
                     pairs.append((pts, mesh))
     return pairs
-
-
-def mesh_mirror() -> np.ndarray:
-    """Index of each canonical-face vertex's left-right twin (itself on the midline)."""
-    verts = canonical_face()["vertices"]
-    flipped = verts * np.array([-1.0, 1.0, 1.0])
-    return np.linalg.norm(verts[:, None] - flipped[None], axis=2).argmin(axis=1)
 
 
 def symmetric_map(med: np.ndarray) -> np.ndarray:

@@ -5,11 +5,17 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.analyze import AnalysisSettings, describe_face
+from curate.analyze import AnalysisSettings, describe_face, face_pose
 from curate.analysis.backends import ModelsMissingError, create_analyzer
 from curate.analysis.backends.insightface_backend import find_pack
 from curate.media import iter_video
 from curate.analysis.pose import estimate_pose
+
+
+@pytest.fixture(scope="module", params=["mediapipe", "dlib"])
+def analyzer(request):
+    """Each offline backend in turn (the measures below must hold for both)."""
+    return create_analyzer(request.param)
 
 
 @pytest.mark.parametrize(
@@ -44,8 +50,8 @@ def test_faces_found_in_sample_video(analyzer, samples):
 @pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "lin-manuel-miranda.png", "alex-lacamoire.png"])
 def test_flipped_face_has_opposite_yaw(analyzer, load_rgb, name):
     rgb = load_rgb(name)
-    yaw = estimate_pose(analyzer.analyze(rgb)[0].landmarks).yaw
-    flipped = estimate_pose(analyzer.analyze(np.ascontiguousarray(rgb[:, ::-1]))[0].landmarks).yaw
+    yaw = face_pose(analyzer.analyze(rgb)[0]).yaw
+    flipped = face_pose(analyzer.analyze(np.ascontiguousarray(rgb[:, ::-1]))[0]).yaw
     assert flipped == pytest.approx(-yaw, abs=3.0), (yaw, flipped)
 
 
@@ -53,11 +59,11 @@ def test_flipped_face_has_opposite_yaw(analyzer, load_rgb, name):
 def test_rotated_face_changes_roll(analyzer, load_rgb, theta):
     rgb = load_rgb("obama.jpg")
     h, w = rgb.shape[:2]
-    roll = estimate_pose(analyzer.analyze(rgb)[0].landmarks).roll
+    roll = face_pose(analyzer.analyze(rgb)[0]).roll
     rot = cv2.warpAffine(rgb, cv2.getRotationMatrix2D((w / 2, h / 2), theta, 1.0), (w, h))
     faces = analyzer.analyze(rot)
     assert len(faces) == 1
-    rolled = estimate_pose(faces[0].landmarks).roll
+    rolled = face_pose(faces[0]).roll
     assert rolled - roll == pytest.approx(-theta, abs=3.0)  # counter-clockwise image rotation -> roll - theta
 
 

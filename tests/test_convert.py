@@ -337,7 +337,7 @@ def test_swapper_loads_either_architecture_in_both_directions(export_dirs, tmp_p
     outs = {}
     for direction in ("a2b", "b2a"):
         swapper = Swapper(tmp_path, direction, "cpu")
-        assert (swapper.size, swapper.coverage, swapper.backend, swapper.iteration) == (64, 0.75, "dlib", 2)
+        assert (swapper.size, swapper.coverage, swapper.backend, swapper.iteration) == (64, 0.75, "mediapipe", 2)
         rgb, mask = swapper(crops)
         assert rgb.shape == (3, 64, 64, 3) and mask.shape == (3, 64, 64)
         assert 0 <= rgb.min() and rgb.max() <= 1

@@ -45,10 +45,11 @@ def test_folder_export_manifest_and_plot(faces_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["n"] == 8 and len({f["sample_id"] for f in manifest["faces"]}) == 8
-    assert manifest["alignment"] == {"coverage": 0.75, "backend": "dlib"}
+    assert manifest["alignment"] == {"coverage": 0.75, "backend": "mediapipe"}
     for face in manifest["faces"]:
         assert Image.open(out / face["file"]).size == (128, 128)
-        assert np.asarray(face["landmarks"]).shape == (68, 2) and max(map(max, face["landmarks"])) < 128
+        marks = np.asarray(face["landmarks"])  # the jaw of a side view may reach past the crop; the inner face not
+        assert marks.shape == (68, 2) and 0 < marks[17:].min() and marks[17:].max() < 128, marks
     assert (out / "manifest.csv").read_text().count("\n") == 9
     assert Image.open(out / "distribution.png").size[0] > 500
     again = tmp_path / "again"

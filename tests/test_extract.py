@@ -40,7 +40,7 @@ def test_extract_photos_and_video(samples, dataset_name):
     assert sample.frame == 0 and sample.source_type == "image" and sample.tags == ["B"]
     assert len(sample.landmarks.keypoints[0].points) == 68
     assert np.asarray(sample.source_landmarks).shape == (68, 2) and len(sample.bbox) == 4
-    assert sample.embedding.shape == (128,) and sample.backend == "dlib"
+    assert sample.embedding.shape == (128,) and sample.backend == "mediapipe"
     assert sample.expression.label in ("neutral", "smile", "mouth_open", "eyes_closed", "brows_raised")
     for field in ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", "smile", "mouth_open"):
         assert isinstance(sample[field], float), field

@@ -56,7 +56,7 @@ def test_training_lowers_the_loss_and_writes_feedback(export_dirs, tmp_path):
     assert (tmp_path / "m" / "losses.csv").read_text().count("\n") == 61
     assert len(list_checkpoints(tmp_path / "m")) == 3  # keep the last 3
     alignment = json.loads((tmp_path / "m" / "model.json").read_text())["alignment"]
-    assert alignment == {"coverage": 0.75, "backend": "dlib"}  # what conversion must align with
+    assert alignment == {"coverage": 0.75, "backend": "mediapipe"}  # what conversion must align with
 
 
 @pytest.mark.parametrize("arch", ARCHS)

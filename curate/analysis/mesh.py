@@ -77,6 +77,23 @@ def canonical_face() -> dict[str, np.ndarray]:
     return out
 
 
+@lru_cache(maxsize=1)
+def mesh_mirror() -> np.ndarray:
+    """Index of each mesh vertex's left-right twin (itself on the midline), from the canonical face."""
+    verts = canonical_face()["vertices"]
+    flipped = verts * np.array([-1.0, 1.0, 1.0])
+    twin = np.linalg.norm(verts[:, None] - flipped[None], axis=2).argmin(axis=1)
+    twin.setflags(write=False)
+    return twin
+
+
+def mirror_mesh(mesh: np.ndarray, width: float) -> np.ndarray:
+    """The same mesh in an image flipped left-right: x mirrored, vertices swapped with their twins."""
+    out = np.asarray(mesh, dtype=np.float64).copy()
+    out[:, 0] = (width - 1) - out[:, 0]  # pixel centres at integers, as in mirror_landmarks
+    return out[mesh_mirror()]
+
+
 def mesh_to_68(mesh: np.ndarray) -> np.ndarray:
     """The 68 iBUG landmarks (68x2, same pixels) of a 468-point mesh."""
     return np.asarray(mesh, dtype=np.float64)[MESH_TO_68, :2].copy()

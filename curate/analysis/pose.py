@@ -62,8 +62,8 @@ def rotation_from_pose(pose: Pose) -> np.ndarray:
 
 def solve_pose(points: np.ndarray, model: np.ndarray) -> Pose:
     """Yaw, pitch and roll of 2D points (px) matching 3D model points (camera-like axes), near-orthographic."""
-    pts = np.asarray(points, dtype=np.float64)[:, :2]
-    model = np.asarray(model, dtype=np.float64)
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64)[:, :2])
+    model = np.ascontiguousarray(model, dtype=np.float64)
     centre = pts.mean(axis=0)
     width = float(np.ptp(pts[:, 0]) + np.ptp(pts[:, 1])) / 2.0 or 1.0
     focal = _FOCAL_FACES * width
@@ -88,19 +88,21 @@ def estimate_pose(landmarks: np.ndarray) -> Pose:
 # Calibration of the mesh and keypoint estimators against rendered ground truth (bench/pose_truth.py, "fit"
 # half of the photos): (raw estimate, true angle) knots for |angle|, applied with the sign kept, so mirrored
 # faces still get exactly opposite yaw. FaceMesh's points turn less than the head: raw mesh yaw is ~0.7x the
-# true yaw. Beyond the last knot the mapping goes on at the last knot's overall ratio (true / raw).
-MESH_YAW_KNOTS = ((0.0, 0.0), (10.8, 15.0), (20.9, 30.0), (33.5, 45.0), (40.4, 60.0), (43.4, 75.0))
-MESH_PITCH_KNOTS = ((0.0, 0.0), (11.3, 15.0), (24.5, 30.0))
-KEYPOINT_YAW_KNOTS = ((0.0, 0.0), (10.0, 15.0), (21.9, 30.0), (36.6, 45.0), (47.7, 60.0))  # saturates past 60
-KEYPOINT_PITCH_KNOTS = ((0.0, 0.0), (12.0, 15.0), (22.5, 30.0))
+# true yaw (on real clip faces the calibrated yaw agrees with dlib's 68-point solvePnP within 2 deg up to
+# 45 deg). Renders past 60 deg are a face mask only, so knots stop at 60; beyond, the raw angle's own
+# increments are added unscaled, up to 90.
+MESH_YAW_KNOTS = ((0.0, 0.0), (10.3, 15.0), (20.7, 30.0), (32.3, 45.0), (39.2, 60.0))
+MESH_PITCH_KNOTS = ((0.0, 0.0), (11.6, 15.0), (22.9, 30.0))
+KEYPOINT_YAW_KNOTS = ((0.0, 0.0), (9.4, 15.0), (21.6, 30.0), (36.2, 45.0), (48.3, 60.0))
+KEYPOINT_PITCH_KNOTS = ((0.0, 0.0), (10.7, 15.0), (23.5, 30.0))
 
 
 def calibrate(angle: float, knots: tuple[tuple[float, float], ...]) -> float:
-    """Map a raw angle through odd-symmetric (raw, true) knots: piecewise linear, proportional past the end."""
+    """Map a raw angle through odd-symmetric (raw, true) knots: piecewise linear, then 1:1 up to 90."""
     raw, true = np.array(knots, dtype=np.float64).T
     value = abs(float(angle))
     if value > raw[-1]:
-        mapped = value * true[-1] / raw[-1]
+        mapped = min(90.0, true[-1] + (value - raw[-1]))
     else:
         mapped = float(np.interp(value, raw, true))
     return float(np.sign(angle) * mapped)

@@ -30,6 +30,7 @@ from curate.analysis.mesh import (
     crop_roi,
     crop_to_image,
     mesh_to_68,
+    mirror_mesh,
     roi_from_points,
 )
 
@@ -203,11 +204,21 @@ class FaceMeshLandmarker:
         self._mesh = _net("mesh")
         self._iris = _net("iris") if self.iris else None
 
-    def _mesh_in(self, rgb: np.ndarray, roi: Roi) -> tuple[float, np.ndarray]:
+    def _mesh_in(self, rgb: np.ndarray, roi: Roi, mirrored: bool = False) -> tuple[float, np.ndarray]:
+        """Face-presence score and mesh (source px) in one ROI; ``mirrored`` also meshes the mirrored crop and
+        averages the two, so a mirrored face gets exactly the mirrored mesh (FaceMesh alone is not symmetric)."""
         crop, matrix = crop_roi(rgb, roi, MESH_SIZE)
-        presence, points = _run(self._mesh, (crop.astype(np.float32) / 255.0)[None])
-        mesh = crop_to_image(points.reshape(468, 3), matrix)
-        return float(_sigmoid(presence.reshape(-1))[0]), mesh
+        batch = crop.astype(np.float32)[None] / 255.0
+        if mirrored:
+            batch = np.concatenate([batch, batch[:, :, ::-1]])
+        outs = _run(self._mesh, batch)
+        presence = next(o for o in outs if o.size == len(batch)).reshape(-1)
+        points = next(o for o in outs if o.size == len(batch) * 1404).reshape(len(batch), 468, 3)
+        mesh, score = points[0], float(_sigmoid(presence[:1])[0])
+        if mirrored:
+            mesh = (mesh + mirror_mesh(points[1], MESH_SIZE)) / 2.0
+            score = float(_sigmoid(presence).mean())
+        return score, crop_to_image(mesh, matrix)
 
     def mesh(self, rgb: np.ndarray, detection: Detection) -> tuple[np.ndarray | None, float]:
         """The 468-point mesh (source px) of a detected face, or None, and the mesh's face-presence score."""
@@ -232,7 +243,7 @@ class FaceMeshLandmarker:
             return None, score
         # refine on the crop the mesh implies (what MediaPipe's tracking feeds the next frame)
         roi = roi_from_points(mesh[RIGHT_EYE_CORNERS[0]], mesh[LEFT_EYE_CORNERS[1]], mesh, 1.5)
-        again, refined = self._mesh_in(rgb, roi)
+        again, refined = self._mesh_in(rgb, roi, mirrored=True)
         return (refined, again) if again >= self.min_presence else (mesh, score)
 
     def eyes(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
@@ -246,7 +257,7 @@ class FaceMeshLandmarker:
             outs = _run(self._iris, (crop.astype(np.float32) / 255.0)[None])
             contour = next(o for o in outs if o.size == 213).reshape(71, 3).astype(np.float64)
             if flip:
-                contour[:, 0] = IRIS_SIZE - contour[:, 0]
+                contour[:, 0] = (IRIS_SIZE - 1) - contour[:, 0]
             out.append(crop_to_image(contour, matrix))
         return np.stack(out)
 

@@ -1,6 +1,6 @@
 """The labelled expression set (datasets/expressions): make its contact sheets, and read it back.
 
-    .venv/bin/python bench/expression_set.py --make     # faces.csv (no labels yet) + sheet_*.png
+    .venv/bin/python bench/expression_set.py --make     # faces.csv (labels kept) + sheet_*.png
 
 Faces come from the sample clip (every 4th frame) and photos, found by the mediapipe backend with a mesh and
 at least 48 px. Each face is identified by its source file, frame and box centre, so any backend can find it
@@ -81,6 +81,12 @@ def make() -> None:
             cv2.putText(crop, str(rows[-1]["id"]), (3, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
             tiles.append(crop)
     OUT.mkdir(parents=True, exist_ok=True)
+    old = read_set() if (OUT / "faces.csv").is_file() else []
+    for row in rows:  # labels given by hand survive a rebuild: same source, frame and (nearly) the same centre
+        for prev in old:
+            if (prev["source"], prev["frame"]) == (row["source"], row["frame"]) and \
+                    np.hypot(prev["cx"] - row["cx"], prev["cy"] - row["cy"]) < 0.1 * row["size"]:
+                row["label"] = prev["label"]
     with open(OUT / "faces.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
         writer.writeheader()

@@ -42,6 +42,11 @@ def _landmark_box(pts: np.ndarray) -> np.ndarray:
     return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
 
 
+def _eye_keypoints(pts: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """The subject's right and left eye centres of 68 landmarks: the keypoints that turn a landmarker's crop."""
+    return tuple(tuple(float(v) for v in pts[idx].mean(axis=0)) for idx in (slice(36, 42), slice(42, 48)))
+
+
 def reference_embedding(analyzer: StagedAnalyzer, images: list[Path],
                         on_error: Callable[[Path | str, str], None] | None = None) -> np.ndarray:
     """Unit mean identity embedding of the largest face in each reference image."""
@@ -77,10 +82,12 @@ class FaceFinder:
         self.since_detect = 0
         self.tracks = []
         for det in sorted(self.analyzer.detector.detect(rgb), key=lambda d: (d.bbox[0], d.bbox[1])):
-            pts = np.asarray(self.analyzer.landmarker.landmarks(rgb, det), dtype=np.float64)
+            found = self.analyzer.locate(rgb, det)
+            pts = np.asarray(found.landmarks, dtype=np.float64)
             box = _landmark_box(pts)
             offset = (np.asarray(det.bbox, dtype=np.float64) - box) / face_scale(pts)
-            self.tracks.append(_Track(pts, offset, self._is_target(rgb, pts)))
+            # a face whose landmarks were only guessed (no mesh) is followed but left as it is
+            self.tracks.append(_Track(pts, offset, found.ok and self._is_target(rgb, pts)))
 
     def _follow(self, rgb: np.ndarray) -> bool:
         """Re-landmark every followed face in its predicted box; False when one is lost (then detect)."""
@@ -91,7 +98,10 @@ class FaceFinder:
             x, y, bw, bh = box
             if x + bw < 0 or y + bh < 0 or x > w or y > h:
                 return False
-            pts = np.asarray(self.analyzer.landmarker.landmarks(rgb, Detection(tuple(box), 1.0)), dtype=np.float64)
+            found = self.analyzer.locate(rgb, Detection(tuple(box), 1.0, _eye_keypoints(track.landmarks)))
+            if not found.ok and track.swap:
+                return False
+            pts = np.asarray(found.landmarks, dtype=np.float64)
             ratio = face_scale(pts) / scale
             shift = float(np.linalg.norm(pts.mean(0) - track.landmarks.mean(0))) / scale
             if not 0.75 < ratio < 1.33 or shift > 0.3:

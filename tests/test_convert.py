@@ -165,10 +165,13 @@ def test_a_corrupt_frame_in_a_real_video_is_reported_and_replaced(samples, tiny_
     assert summary.frames == 12 and _count_frames(tmp_path / "out.mp4") == 12
 
 
-def test_face_following_matches_detection_on_every_frame(samples, analyzer):
+@pytest.mark.parametrize("backend", ["dlib", "mediapipe"])
+def test_face_following_matches_detection_on_every_frame(samples, backend):
     from convert.faces import FaceFinder
+    from curate.analysis.backends import create_analyzer
     from curate.media import iter_video
 
+    analyzer = create_analyzer(backend)
     frames = [rgb for i, rgb in iter_video(samples / "short_hamilton_clip.mp4") if 100 <= i < 130]
     every = FaceFinder(analyzer, detect_every=1, smooth=0.0)
     follow = FaceFinder(analyzer, detect_every=5, smooth=0.0)

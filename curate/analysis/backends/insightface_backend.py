@@ -33,7 +33,7 @@ def find_pack(models_dir: str | Path | None = None, pack: str = DEFAULT_PACK) ->
         f"insightface model pack '{pack}' not found under {root} (looked in {root / 'models' / pack}, "
         f"{root / pack} and {root}). insightface ships no weights and faceset downloads none: get the "
         f"'{pack}' pack (non-commercial licence) from the insightface project, unzip its .onnx files into "
-        f"{root / 'models' / pack}, or pass --models-dir DIR; or use the offline default --backend dlib."
+        f"{root / 'models' / pack}, or pass --models-dir DIR; or use an offline backend: --backend mediapipe (default) or dlib."
     )
 
 

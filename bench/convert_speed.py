@@ -8,7 +8,7 @@
 The overhead ratio is baseline frames/s over conversion frames/s. Memory: peak RSS while converting the clip
 once and the clip looped 4 times (1100 frames): flat means it does not grow with video length.
 
-    .venv/bin/python bench/convert_speed.py [--loops 4]
+    .venv/bin/python bench/convert_speed.py [--loops 4] [--backend mediapipe|dlib]
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ CLIP = ROOT / "datasets" / "samples" / "short_hamilton_clip.mp4"
 _TMP = Path(tempfile.mkdtemp(prefix="faceset-convert-bench-"))
 
 
-def make_model(size: int) -> Path:
+def make_model(size: int, backend: str) -> Path:
     """A model folder with a checkpoint of the default architecture at ``size`` (random weights)."""
     import json
 
@@ -35,12 +35,12 @@ def make_model(size: int) -> Path:
     from train.checkpoint import save_checkpoint
     from train.model import FaceSwapModel, ModelConfig
 
-    d = _TMP / f"model{size}"
+    d = _TMP / f"model{size}-{backend}"
     torch.manual_seed(0)
     config = ModelConfig(size=size)
     model = FaceSwapModel(config)
     save_checkpoint(d, model, torch.optim.Adam(model.parameters()), 0, config.to_dict(), {"seed": 0}, 1)
-    (d / "model.json").write_text(json.dumps({**config.to_dict(), "alignment": {"coverage": 0.75, "backend": "dlib"}}))
+    (d / "model.json").write_text(json.dumps({**config.to_dict(), "alignment": {"coverage": 0.75, "backend": backend}}))
     return d
 
 
@@ -112,12 +112,13 @@ def looped(path: Path, loops: int) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--loops", type=int, default=4)
+    ap.add_argument("--backend", default="mediapipe", help="the backend the model's faces were extracted with")
     args = ap.parse_args()
     from curate.analysis.backends import create_analyzer
 
-    analyzer = create_analyzer("dlib")
-    models = {64: make_model(64), 128: make_model(128)}
-    print(f"input: {CLIP.name}, 640x360, dlib HOG detector + 68-point landmarks, 2 CPU cores\n")
+    analyzer = create_analyzer(args.backend)
+    models = {64: make_model(64, args.backend), 128: make_model(128, args.backend)}
+    print(f"input: {CLIP.name}, 640x360, backend {args.backend}, 2 CPU cores\n")
     print(f"{'detector runs':<22} {'model':>6} {'find+align fps':>15} {'convert fps':>12} {'overhead':>9}")
     for every, label in ((5, "every 5th frame"), (1, "every frame")):
         n, secs = find_and_align(analyzer, CLIP, every, 64)

@@ -105,7 +105,7 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
         "landmarks_ok": bool(face.landmarks_ok),
     }
     if face.mesh is not None:  # the dense mesh on the crop, for the App (x, y relative to the crop)
-        record["mesh"] = np.round(transform_points(face.mesh[:, :2], matrix) / settings.size, 4).tolist()
+        record["mesh"] = (transform_points(face.mesh[:, :2], matrix) / settings.size).astype(np.float32)
     if face.keypoints is not None:
         record["keypoints"] = np.round(face.keypoints, 2).tolist()
     return record, crop

@@ -20,6 +20,9 @@ DEFAULT_PITCH_EDGES = (-25.0, -10.0, 10.0, 25.0)
 GAP_VIEW_PREFIX = "gap: "
 
 
+UNKNOWN = "unknown"  # the expression bin of faces whose landmarks (and so expression) could not be measured
+
+
 def bin_labels(edges: tuple[float, ...]) -> list[str]:
     """Readable labels of the open-ended bins made by these edges ('<-60', '-60..-40', ..., '>60')."""
     fmt = lambda v: f"{v:g}"
@@ -161,8 +164,9 @@ def _gap_expression(gap: dict[str, Any], by_expression: bool):
             expr = expr & (F(fname) >= low)
         if high is not None:
             expr = expr & (F(fname) < high)
-    if by_expression:
-        expr = expr & (F("expression.label") == gap["expression"])
+    if by_expression:  # faces without landmarks have no expression: their bin is "unknown"
+        label = None if gap["expression"] == UNKNOWN else gap["expression"]
+        expr = expr & (F("expression.label") == label)
     return expr
 
 
@@ -184,7 +188,7 @@ def dataset_gaps(
     values = ds.values(fields)
     report = compute_gaps(
         np.asarray(values[0], dtype=object), np.asarray(values[1], dtype=float), np.asarray(values[2], dtype=float),
-        np.asarray(values[3], dtype=object) if by_expression else None,
+        np.asarray([e or UNKNOWN for e in values[3]], dtype=object) if by_expression else None,
         tuple(yaw_edges), tuple(pitch_edges), min_count, thin_ratio,
     )
     out_dir = Path(out_dir) if out_dir else media_dir(ds).parent / "reports"

@@ -49,3 +49,22 @@ def test_frontal_only_b_shows_side_poses_of_a_as_gaps(samples, dataset_name, tmp
     view = ds.load_saved_view(next(v for v in views if v.startswith("gap: B lacks (all")))
     assert len(view) > 0 and set(view.distinct("subset")) == {"A"}
     assert max(abs(y) for y in view.values("yaw")) > 25
+
+
+def test_faces_without_expression_get_their_own_unknown_bin(samples, dataset_name, tmp_path):
+    import fiftyone as fo
+
+    from curate.gaps import UNKNOWN, dataset_gaps
+
+    from curate.extract import extract
+
+    # frames 24-33 of the clip are the singer in full profile: the mesh fails, so those faces have no expression
+    extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=3, workers=1, progress=False)
+    extract([samples / "obama.jpg"], dataset_name, "B", workers=1, progress=False)
+    ds = fo.load_dataset(dataset_name)
+    unknown = len(ds.match(fo.ViewField("landmarks_ok") == False))  # noqa: E712
+    assert unknown > 0
+    report, _, views = dataset_gaps(dataset_name, by_expression=True, min_count=1, out_dir=tmp_path)
+    assert UNKNOWN in report.expressions and int(report.counts_a[report.expressions.index(UNKNOWN)].sum()) == unknown
+    gap_views = [ds.load_saved_view(v) for v in views if v.endswith(f" {UNKNOWN}")]
+    assert gap_views and all(len(v) > 0 and v.first().expression is None for v in gap_views)

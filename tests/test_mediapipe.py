@@ -288,7 +288,10 @@ def test_extract_stores_mesh_keypoints_and_missing_mesh_faces(samples, dataset_n
     assert summary.faces == len(ds) > 0 and set(ds.distinct("backend")) == {"mediapipe"}
     meshed = ds.match(fo.ViewField("landmarks_ok") == True)  # noqa: E712
     sample = meshed.first()
-    assert len(sample.mesh.keypoints[0].points) == 468 and len(sample.landmarks.keypoints[0].points) == 68
+    assert sample.mesh.shape == (468, 2) and len(sample.landmarks.keypoints[0].points) == 68
+    # the mesh lies on the crop like the 68 landmarks do (nearest vertices within a few % of the crop)
+    marks = np.asarray(sample.landmarks.keypoints[0].points)
+    assert np.abs(sample.mesh[MESH_TO_68] - marks).max() < 0.01
     assert np.asarray(sample.detector_keypoints).shape == (6, 2) and sample.expression.label
     lost = ds.match(fo.ViewField("landmarks_ok") == False)  # noqa: E712
     assert len(lost) > 0

@@ -22,3 +22,7 @@ def test_plugin_operators_execute(faces_dataset, tmp_path):
     result = foo.execute_operator("@faceset/curate/export_faces", ctx={
         "dataset": faces_dataset, "params": {"subset": "A", "out": str(tmp_path / "exp"), "n": 5, "format": "dfl"}})
     assert result.result["count"] == 5 and len(list((tmp_path / "exp").glob("*.jpg"))) == 5
+    result = foo.execute_operator("@faceset/curate/draw_mesh", ctx={"dataset": faces_dataset, "params": {"limit": 4}})
+    assert result.result["count"] == 4
+    drawn = ds.exists("mesh_keypoints")
+    assert len(drawn) == 4 and len(drawn.first().mesh_keypoints.keypoints[0].points) == 468

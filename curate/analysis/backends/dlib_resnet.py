@@ -92,7 +92,9 @@ class DlibResNet:
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
+        # channels-last convolutions: oneDNN runs this network ~1.5x faster on CPU that way
         self.params = [torch.from_numpy(p.copy()) for p in _weights(path or _model_file())]
+        self.params = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p for p in self.params]
         self.mean = torch.tensor(_MEAN_RGB).view(1, 3, 1, 1)
 
     def _forward(self, x):  # noqa: ANN001 - torch tensors
@@ -109,7 +111,7 @@ class DlibResNet:
 
         def add(a, b):  # noqa: ANN001  dlib's add_prev: zero-pad the smaller tensor, then sum
             shape = [max(s, t) for s, t in zip(a.shape, b.shape)]
-            out = a.new_zeros(shape)
+            out = a.new_zeros(shape).contiguous(memory_format=self.torch.channels_last)
             out[:, : a.shape[1], : a.shape[2], : a.shape[3]] += a
             out[:, : b.shape[1], : b.shape[2], : b.shape[3]] += b
             return out
@@ -129,7 +131,7 @@ class DlibResNet:
     def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
         """128-d descriptors (not normalised, as dlib returns them) of 150 px RGB uint8 chips."""
         torch = self.torch
-        batch = torch.from_numpy(np.stack(chips).astype(np.float32)).permute(0, 3, 1, 2)
+        batch = torch.from_numpy(np.stack(chips).astype(np.float32)).permute(0, 3, 1, 2)  # NHWC memory: channels-last
         with torch.inference_mode():
             out = self._forward((batch - self.mean) / 256.0)
         return out.numpy().astype(np.float64)

@@ -52,6 +52,30 @@ class GapReport(foo.Operator):
         return _summary_output()
 
 
+class DrawMesh(foo.Operator):
+    """Draw the stored 468-point face mesh of the selected faces (or the current view) as keypoints."""
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        return foo.OperatorConfig(name="draw_mesh", label="faceset: draw the face mesh")
+
+    def resolve_input(self, ctx: Any) -> types.Property:
+        inputs = types.Object()
+        inputs.int("limit", default=1000, label="At most this many faces (the selection, else the current view)")
+        return types.Property(inputs, view=types.View(label="Draw the face mesh"))
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        from curate.mesh_view import MESH_KEYPOINTS, draw_mesh
+
+        view = ctx.dataset.select(ctx.selected) if ctx.selected else ctx.view
+        count = draw_mesh(view, limit=int(ctx.params.get("limit", 1000)))
+        ctx.ops.reload_dataset()
+        return {"summary": f"drew the mesh of **{count}** faces in the `{MESH_KEYPOINTS}` field", "count": count}
+
+    def resolve_output(self, ctx: Any) -> types.Property:
+        return _summary_output()
+
+
 class IdentityReview(foo.Operator):
     """Score a subset against its identity and open the faces sorted worst-first."""
 
@@ -153,5 +177,6 @@ def register(p: Any) -> None:
     """Register faceset's operators with FiftyOne."""
     p.register(GapReport)
     p.register(IdentityReview)
+    p.register(DrawMesh)
     p.register(DedupeFaces)
     p.register(ExportFaces)

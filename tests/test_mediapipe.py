@@ -297,3 +297,23 @@ def test_extract_stores_mesh_keypoints_and_missing_mesh_faces(samples, dataset_n
     assert len(lost) > 0
     kept = lost.first()
     assert kept.expression is None and kept.smile is None and np.isfinite([kept.yaw, kept.pitch, kept.roll]).all()
+
+
+def test_a_dataset_made_with_dlib_takes_mediapipe_faces(samples, dataset_name, tmp_path):
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.extract import extract
+    from curate.gaps import dataset_gaps
+    from curate.info import dataset_info
+
+    extract([samples / "obama.jpg", samples / "biden.jpg"], dataset_name, "B", backend="dlib", workers=1, progress=False)
+    extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=15, workers=1, progress=False)
+    ds = fo.load_dataset(dataset_name)
+    assert ds.count_values("backend") == {"dlib": 2, "mediapipe": len(ds) - 2}
+    info = dataset_info(dataset_name)
+    assert info["samples"] == len(ds) and "unknown" in info["expressions"]
+    report, _, _ = dataset_gaps(dataset_name, by_expression=True, min_count=1, out_dir=tmp_path)
+    assert report.counts_a.sum() == len(ds) - 2 and report.counts_b.sum() == 2
+    result = export_faces(dataset_name, "B", tmp_path / "B", size=64, progress=False)
+    assert result.count == 2

@@ -90,7 +90,7 @@ class ConvertSummary:
     def lines(self) -> list[str]:
         """Human summary."""
         out = [(f"frames written: {self.frames} ({self.frames_skipped} already done), faces swapped: "
-                f"{self.faces_swapped}, faces left as they were (--only): {self.faces_left}")]
+                f"{self.faces_swapped}, faces left as they were (not the --only identity, or no mesh): {self.faces_left}")]
         out += [f"output: {p}" for p in self.outputs]
         out += [f"before/after: {p}" for p in self.previews]
         out += [f"problem: {f}: {r}" for f, r in self.errors]

@@ -1,4 +1,6 @@
-"""Head pose (yaw, pitch, roll in degrees) from 68 landmarks: solvePnP against the 3D mean face.
+"""Head pose (yaw, pitch, roll in degrees): from a 468-point mesh (the canonical face fitted in 3D, then
+calibrated against rendered ground truth), from 68 landmarks (solvePnP against the 3D mean face), or from
+BlazeFace's 6 keypoints (solvePnP, calibrated) when a face has no landmarks.
 
 Sign conventions, all as seen on the screen (image x to the right, y down):
 
@@ -9,8 +11,8 @@ Sign conventions, all as seen on the screen (image x to the right, y down):
   therefore changes roll by −θ.
 
 A frontal face has (0, 0, 0). Mirroring an image left-right negates yaw and roll and keeps pitch.
-The camera is near-orthographic (long focal length centred on the face) so the pose does not
-depend on where the face sits in the frame.
+The solvePnP camera is near-orthographic (long focal length centred on the face) so the pose does not
+depend on where the face sits in the frame. bench/pose_truth.py measures every estimator's error.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import cv2
 import numpy as np
 
 from curate.analysis.landmarks import mean_face_3d
+from curate.analysis.mesh import canonical_face, fit_canonical, keypoints_from_mesh
 
 # brows, nose, eyes, mouth corners and chin: the points whose 3D position is stable with yaw
 PNP_POINTS = np.array(list(range(17, 48)) + [48, 54, 8])
@@ -110,8 +113,6 @@ def calibrate(angle: float, knots: tuple[tuple[float, float], ...]) -> float:
 
 def keypoint_pose_raw(keypoints: np.ndarray) -> Pose:
     """Uncalibrated pose of BlazeFace's 6 keypoints against the canonical face's matching points."""
-    from curate.analysis.mesh import canonical_face, keypoints_from_mesh
-
     return solve_pose(keypoints, keypoints_from_mesh(canonical_face()["vertices"]))
 
 
@@ -123,8 +124,6 @@ def pose_from_keypoints(keypoints: np.ndarray) -> Pose:
 
 def mesh_pose_raw(mesh: np.ndarray) -> Pose:
     """Uncalibrated pose of a 468-point 3D mesh: rotation of the canonical face fitted to it in 3D."""
-    from curate.analysis.mesh import fit_canonical
-
     _, rotation, _ = fit_canonical(mesh)
     return pose_from_rotation(rotation)
 

@@ -19,7 +19,8 @@ from curate.analysis.backends.base import (
 BACKENDS = {
     "mediapipe": "curate.analysis.backends.mediapipe_backend",
     "dlib": "curate.analysis.backends.dlib_backend",
-    "insightface": "curate.analysis.backends.insightface_backend"}
+    "insightface": "curate.analysis.backends.insightface_backend",
+}
 
 
 def create_analyzer(name: str = "mediapipe", **options: Any) -> FaceAnalyzer:

@@ -22,7 +22,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from curate.analysis.align import transform_points, umeyama
 from curate.analysis.backends.base import Detection, LandmarkResult, ModelsMissingError, StagedAnalyzer
+from curate.analysis.landmarks import mean_face_3d
 from curate.analysis.mesh import (
     LEFT_EYE_CORNERS,
     RIGHT_EYE_CORNERS,
@@ -33,6 +35,7 @@ from curate.analysis.mesh import (
     mirror_mesh,
     roi_from_points,
 )
+from curate.analysis.pose import pose_from_keypoints, rotation_from_pose
 
 MODELS = {"detector": "face_detection_full_range.tflite", "mesh": "face_landmark.tflite", "iris": "iris_landmark.tflite"}
 DET_SIZE, MESH_SIZE, IRIS_SIZE = 192, 192, 64
@@ -177,10 +180,6 @@ class BlazeFaceDetector:
 
 def keypoint_landmarks(keypoints: np.ndarray) -> np.ndarray:
     """68 landmarks for a face the mesh could not place: the mean face posed and fitted to the 6 keypoints."""
-    from curate.analysis.align import umeyama, transform_points
-    from curate.analysis.landmarks import mean_face_3d
-    from curate.analysis.pose import pose_from_keypoints, rotation_from_pose
-
     mean = mean_face_3d() * np.array([1.0, 1.0, -1.0])  # z toward viewer -> into the scene
     rotated = mean @ rotation_from_pose(pose_from_keypoints(keypoints)).T
     # the mean face's own keypoints: eye centres, nose tip, mouth centre, jaw ends near the tragions
@@ -279,8 +278,6 @@ class FaceMeshLandmarker:
         if len(detection.keypoints) == 6:
             return keypoint_landmarks(np.asarray(detection.keypoints))
         # no keypoints (a followed box): the frontal mean face filling the box
-        from curate.analysis.landmarks import mean_face_3d
-
         pts = mean_face_3d()[:, :2]
         lo, hi = pts.min(0), pts.max(0)
         x, y, w, h = detection.bbox

@@ -131,7 +131,9 @@ def main() -> None:
         for part in ("tune", "test"):
             sel = [i for i in range(len(rows)) if split[i] == part]
             text, agreement, n = confusion([truth[i] for i in sel], [pred[i] for i in sel])
-            report.append(f"-- {part}: agreement {agreement:.2f} on {n} faces found")
+            labelled = sum(truth[i] in LABELS for i in sel)
+            report.append(f"-- {part}: agreement {agreement:.2f} on {n} faces found; "
+                          f"{agreement * n / labelled:.2f} of all {labelled} labelled faces (a face not found counts as wrong)")
             report.append(text)
             for lo, hi in ((0, SIDE_YAW), (SIDE_YAW, 181)):
                 part_yaw = [i for i in sel if ratios[i] and lo <= abs(ratios[i]["yaw"]) < hi]

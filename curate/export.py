@@ -90,13 +90,16 @@ def balanced_selection(bins: np.ndarray, quality: np.ndarray, n: int | None, see
     return np.sort(chosen)
 
 
-def face_quality(blur: np.ndarray, identity_ok: list[Any] | None = None, dup_keep: list[Any] | None = None) -> np.ndarray:
-    """Ranking within a bin: identity-ok and non-duplicate first, then sharper (log blur)."""
+def face_quality(blur: np.ndarray, identity_ok: list[Any] | None = None, dup_keep: list[Any] | None = None,
+                 landmarks_ok: list[Any] | None = None) -> np.ndarray:
+    """Ranking within a bin: identity-ok, non-duplicate and really landmarked (not guessed) first, then sharper."""
     q = np.log1p(np.maximum(np.asarray(blur, dtype=np.float64), 0))
     if identity_ok is not None:
         q = q - 100.0 * np.array([v is False for v in identity_ok])
     if dup_keep is not None:
         q = q - 50.0 * np.array([v is False for v in dup_keep])
+    if landmarks_ok is not None:  # a crop aligned on keypoint-guessed landmarks trains worse: last resort
+        q = q - 25.0 * np.array([v is False for v in landmarks_ok])
     return q
 
 
@@ -113,7 +116,7 @@ class ExportResult:
 
 _FIELDS = ["id", "face_key", "filepath", "source", "source_type", "frame", "face_index", "bbox", "frame_size",
            "landmarks", "source_landmarks", "align_matrix", "yaw", "pitch", "roll", "blur", "expression",
-           "identity_ok", "dup_keep", "backend"]
+           "identity_ok", "dup_keep", "landmarks_ok", "backend"]
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
@@ -201,7 +204,7 @@ def export_faces(
             raise ValueError(f"--match {match}: subset {match} of {name!r} has no faces")
         oy, op, oe = other.values(["yaw", "pitch", "expression.label"])
         target = pose_bins(oy, op, np.array([e or "unknown" for e in oe]) if by_expression else None, expressions=names)
-    quality = face_quality(values["blur"], values.get("identity_ok"), values.get("dup_keep"))
+    quality = face_quality(values["blur"], values.get("identity_ok"), values.get("dup_keep"), values.get("landmarks_ok"))
     chosen = balanced_selection(bins, quality, n, seed, target)
 
     out = Path(out)

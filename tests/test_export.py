@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.export import balanced_selection, pose_bins
+from curate.export import balanced_selection, face_quality, pose_bins
 
 
 def test_even_selection_spreads_over_bins_and_is_deterministic():
@@ -19,6 +19,12 @@ def test_even_selection_spreads_over_bins_and_is_deterministic():
     assert np.bincount(bins[chosen]).tolist() == [5, 5, 5]
     assert chosen.tolist() == balanced_selection(bins, quality, 15, seed=3).tolist()
     assert set(chosen[bins[chosen] == 0]) == set(range(85, 90))  # the best of the big bin
+
+
+def test_faces_with_guessed_landmarks_rank_after_real_ones_but_before_wrong_identities():
+    q = face_quality(np.array([10.0, 500.0, 500.0, 500.0]), identity_ok=[True, True, True, False],
+                     dup_keep=[True, True, False, True], landmarks_ok=[True, False, True, True])
+    assert list(np.argsort(-q)) == [0, 1, 2, 3]
 
 
 def test_match_follows_the_other_subsets_coverage():

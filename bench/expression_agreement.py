@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from expression_set import ROOT, frames, read_set  # noqa: E402
+from report import emit  # noqa: E402
 
 from curate.analyze import face_pose  # noqa: E402
 from curate.analysis.backends import create_analyzer  # noqa: E402
@@ -141,10 +142,7 @@ def main() -> None:
                 report.append(f"   |yaw| {lo}-{hi if hi < 181 else 180} deg: agreement {agreement:.2f} on {n} faces")
         if args.fit and name == "mediapipe":
             report.append(f"fitted on tune: {fit(ratios, truth, split)}")
-    text = "\n".join(report)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

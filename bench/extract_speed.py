@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import emit  # bench/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "datasets" / "samples" / "short_hamilton_clip.mp4"
 
@@ -165,10 +167,7 @@ def main() -> None:
                  f"({rows[2][1]['frames'] / rows[2][1]['seconds'] / (rows[1][1]['frames'] / rows[1][1]['seconds']):.2f}x)")
     lines.append("peak MB = the run's process plus its largest child (worker or database)")
     lines.append(f"peak memory, 4x the frames vs 1x: {longer['peak_mb'] / short['peak_mb']:.2f}x (flat = ~1.0x)")
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

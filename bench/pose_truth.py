@@ -39,6 +39,7 @@ from curate.analysis.pose import (
     solve_pose,
 )
 from curate.media import iter_video, load_image
+from report import emit  # bench/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ["obama.jpg", "biden.jpg", "alex-lacamoire.png", "lin-manuel-miranda.png", "obama_small.jpg", "32bit.png"]
@@ -205,10 +206,7 @@ def main() -> None:
     for name in ("mesh fit", "keypoints"):
         lines.append(f"  {name}: yaw {knots(rows, name, 0, YAWS)}")
         lines.append(f"  {name}: pitch {knots(rows, name, 1, PITCHES)}")
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    emit(lines, args.out)
     if sheet:
         cv2.imwrite(str(args.sheet), cv2.cvtColor(np.hstack(sheet), cv2.COLOR_RGB2BGR))
 

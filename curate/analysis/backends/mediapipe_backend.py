@@ -182,11 +182,10 @@ def keypoint_landmarks(keypoints: np.ndarray) -> np.ndarray:
     """68 landmarks for a face the mesh could not place: the mean face posed and fitted to the 6 keypoints."""
     mean = mean_face_3d() * np.array([1.0, 1.0, -1.0])  # z toward viewer -> into the scene
     rotated = mean @ rotation_from_pose(pose_from_keypoints(keypoints)).T
-    # the mean face's own keypoints: eye centres, nose tip, mouth centre, jaw ends near the tragions
-    own = np.stack([rotated[36:42].mean(0), rotated[42:48].mean(0), rotated[30], rotated[[62, 66]].mean(0),
-                    rotated[0], rotated[16]])[:, :2]
-    kps = np.asarray(keypoints, dtype=np.float64)[:, :2]
-    return transform_points(rotated[:, :2], umeyama(own[:4], kps[:4]))
+    # fitted on the inner keypoints (eye centres, nose tip, mouth centre); the tragions are the noisiest
+    own = np.stack([rotated[36:42].mean(0), rotated[42:48].mean(0), rotated[30], rotated[[62, 66]].mean(0)])[:, :2]
+    kps = np.asarray(keypoints, dtype=np.float64)[:4, :2]
+    return transform_points(rotated[:, :2], umeyama(own, kps))
 
 
 @dataclass

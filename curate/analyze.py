@@ -153,11 +153,31 @@ class FrameAnalyzer:
 _WORKER: FrameAnalyzer | None = None
 
 
+def die_with_parent() -> None:
+    """Linux: have the kernel kill this process when its parent dies (a ``kill -9`` of the CLI leaves no
+    orphaned workers); elsewhere nothing."""
+    import ctypes
+    import multiprocessing
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG = 1
+        except OSError:  # pragma: no cover - no glibc
+            return
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+
 def init_worker(settings: AnalysisSettings) -> None:
-    """Process-pool initializer: load the backend's models once per worker."""
+    """Process-pool initializer: die with the parent, load the backend's models once per worker."""
     global _WORKER
     import torch
 
+    die_with_parent()
     cv2.setNumThreads(1)
     torch.set_num_threads(1)  # one core per worker: the embedding network must not oversubscribe
     _WORKER = FrameAnalyzer(settings)

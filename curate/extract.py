@@ -28,8 +28,10 @@ from curate.analysis.expression import ExpressionThresholds
 from curate.media import (
     MediaError,
     Source,
+    fingerprint,
     iter_video,
     list_sources,
+    printable,
     load_image,
     probe_video,
 )
@@ -39,7 +41,7 @@ FLUSH_FRAMES = 32
 
 def report_error(path: Path | str, reason: str) -> None:
     """One clear line on stderr: the file and why it was skipped."""
-    tqdm.write(f"faceset: skipped {path}: {reason}", file=sys.stderr)
+    tqdm.write(f"faceset: skipped {printable(path)}: {reason}", file=sys.stderr)
 
 
 @dataclass
@@ -83,6 +85,12 @@ class _SourceState:
         self.faces = 0
         self.frames = 0
         self.last_frame = -1
+        self.fingerprint = ""
+
+    def marker(self, done: bool) -> dict[str, Any]:
+        """The resume marker of this source as far as it has been read."""
+        return {"next_frame": self.last_frame + 1, "done": done, "settings": self.settings,
+                "fingerprint": self.fingerprint}
 
 
 def extract(
@@ -108,6 +116,7 @@ def extract(
         raise ValueError("--every must be at least 1")
     workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
     check_backend(backend, **(backend_options or {}))  # missing models: one error before any work
+    created = not store.dataset_exists(dataset)
     ds = store.open_dataset(dataset, media_dir)
     settings = AnalysisSettings(
         backend=backend,
@@ -131,7 +140,15 @@ def extract(
     for src in found:
         state = _SourceState(src, source_id(src.path), {**run_settings, "every": every} if src.is_video else run_settings)
         marker = store.get_progress(ds, state.sid)
-        same = marker.get("settings") == state.settings
+        try:
+            state.fingerprint = fingerprint(src.path)
+        except OSError:
+            state.fingerprint = ""
+        changed = marker.get("fingerprint", state.fingerprint) != state.fingerprint  # (older markers have none)
+        if changed:
+            tqdm.write(f"faceset: {printable(src.path)} changed since it was extracted: reading it again",
+                       file=sys.stderr)
+        same = marker.get("settings") == state.settings and not changed
         if same and marker.get("done"):
             summary.files_resumed += 1
             continue
@@ -159,14 +176,14 @@ def extract(
         present = store.existing_keys(ds, keys)
         for state, res in buffer:
             by_source[state.sid] = state
+            source = printable(state.src.path)
             for rec in res.faces:
                 if rec["face_key"] not in present:
-                    samples.append(store.to_sample(rec, str(state.src.path), res.frame, state.src.is_video, subset, backend))
+                    samples.append(store.to_sample(rec, source, res.frame, state.src.is_video, subset, backend))
         if samples:
-            ds.add_samples(samples, progress=False)
-        summary.faces += len(samples)
+            summary.faces += store.add_new_samples(ds, samples)
         for state in by_source.values():
-            store.set_progress(ds, state.sid, {"next_frame": state.last_frame + 1, "done": False, "settings": state.settings})
+            store.set_progress(ds, state.sid, state.marker(done=False))
         buffer.clear()
 
     def finish(state: _SourceState, error: str | None) -> None:
@@ -182,7 +199,7 @@ def extract(
                 reason = "no face found" + (f" in {state.frames} frames" if state.src.is_video else "")
                 summary.skipped.append((str(state.src.path), reason))
                 on_error(state.src.path, reason)
-        store.set_progress(ds, state.sid, {"next_frame": state.last_frame + 1, "done": error is None, "settings": state.settings})
+        store.set_progress(ds, state.sid, state.marker(done=error is None))
 
     def consume(item: tuple) -> None:
         if item[0] == "end":
@@ -248,6 +265,8 @@ def extract(
         bar.close()
         if flush_error:
             raise flush_error
+    if created and summary.faces == 0 and not len(ds):
+        store.delete_dataset(dataset)  # a first run that found nothing leaves no empty dataset behind
     return summary
 
 

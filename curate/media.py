@@ -25,6 +25,12 @@ class Source:
     is_video: bool
 
 
+def printable(path: Path | str) -> str:
+    """A path as text that can be printed and stored: bytes that are not UTF-8 (say a Latin-1 file name)
+    appear as \\xNN instead of breaking the database or the terminal."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
 def kind_of(path: Path) -> str | None:
     """'image', 'video' or None (not a media file) by file extension."""
     ext = path.suffix.lower()
@@ -167,5 +173,19 @@ def iter_video(path: Path, every: int = 1, start: int = 0) -> Iterator[tuple[int
             index += 1
         if not decoded_any and start == 0:
             raise MediaError("cannot decode any frame (corrupt or unsupported video)")
+        promised = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if short_of(index, promised):
+            raise MediaError(f"only {index} of {promised} frames decode (file cut short or damaged)")
     finally:
         cap.release()
+
+
+def short_of(decoded: int, promised: int) -> bool:
+    """Whether a video decoded clearly fewer frames than its container promises (counts may be off by ~1%)."""
+    return promised > 0 and decoded < promised - max(2, promised // 100)
+
+
+def fingerprint(path: Path) -> str:
+    """What identifies a file's content cheaply: size and modification time (a replaced file differs)."""
+    st = Path(path).stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"

@@ -29,7 +29,8 @@ from fiftyone import ViewField as F
 
 from curate.analysis.expression import SCORE_NAMES
 
-PROGRESS_KEY = "faceset_progress"
+PROGRESS_KEY = "faceset_progress"  # where versions before 0.2 kept resume markers (dataset info)
+MARKERS_COLLECTION = "faceset_markers"
 SETTINGS_KEY = "faceset"
 
 
@@ -38,6 +39,19 @@ _INDEXED_FIELDS = {"face_key": fo.StringField, "source": fo.StringField, "frame"
 
 class DatasetNotFound(LookupError):
     """No dataset of that name."""
+
+
+def dataset_exists(name: str) -> bool:
+    """Whether a dataset of that name exists."""
+    return fo.dataset_exists(name)
+
+
+def delete_dataset(name: str) -> None:
+    """Delete a dataset and its resume markers."""
+    if fo.dataset_exists(name):
+        key = _dataset_key(fo.load_dataset(name))
+        fo.delete_dataset(name)
+        _markers().delete_many({"dataset": key})
 
 
 def load_dataset(name: str) -> fo.Dataset:
@@ -49,8 +63,13 @@ def load_dataset(name: str) -> fo.Dataset:
 
 
 def open_dataset(name: str, media_dir: str | Path | None = None) -> fo.Dataset:
-    """Load or create a persistent face dataset with its unique face_key index."""
-    ds = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
+    """Load or create a persistent face dataset with its unique face_key index (safe when processes race)."""
+    try:
+        ds = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
+    except Exception:  # another process created it between the check and ours (a duplicate-name error)
+        if not fo.dataset_exists(name):
+            raise
+        ds = fo.load_dataset(name)
     # idempotent, so a run killed between creating the dataset and indexing it is repaired on re-run
     for fname, ftype in _INDEXED_FIELDS.items():
         if not ds.has_sample_field(fname):
@@ -71,17 +90,66 @@ def media_dir(ds: fo.Dataset) -> Path:
     return Path(ds.info[SETTINGS_KEY]["media_dir"])
 
 
+def _markers() -> Any:
+    """The collection of per-source resume markers (one document per dataset and source)."""
+    from fiftyone.core.odm.database import get_db_conn
+
+    coll = get_db_conn()[MARKERS_COLLECTION]
+    coll.create_index([("dataset", 1), ("source_id", 1)], unique=True)
+    return coll
+
+
+def _dataset_key(ds: fo.Dataset) -> str:
+    """Name and creation time: a new dataset of an old name does not inherit the old one's markers."""
+    return f"{ds.name}@{ds.created_at.isoformat() if ds.created_at else ''}"
+
+
 def get_progress(ds: fo.Dataset, source_id: str) -> dict[str, Any]:
-    """Resume marker of one source: {'next_frame', 'done', 'settings'} or {}."""
-    return dict((ds.info.get(PROGRESS_KEY) or {}).get(source_id) or {})
+    """Resume marker of one source: {'next_frame', 'done', 'settings', 'fingerprint'} or {}."""
+    doc = _markers().find_one({"dataset": _dataset_key(ds), "source_id": source_id})
+    if doc is not None:
+        return dict(doc["marker"])
+    return dict((ds.info.get(PROGRESS_KEY) or {}).get(source_id) or {})  # datasets of earlier versions
 
 
 def set_progress(ds: fo.Dataset, source_id: str, marker: dict[str, Any]) -> None:
-    """Store a source's resume marker (after its samples are in the database)."""
-    progress = dict(ds.info.get(PROGRESS_KEY) or {})
-    progress[source_id] = marker
-    ds.info[PROGRESS_KEY] = progress
-    ds.save()
+    """Store a source's resume marker (after its samples are in the database): one atomic upsert, so
+    processes extracting other sources into the same dataset never overwrite each other's markers."""
+    _markers().update_one({"dataset": _dataset_key(ds), "source_id": source_id},
+                          {"$set": {"marker": marker}}, upsert=True)
+
+
+def add_new_samples(ds: fo.Dataset, samples: list[fo.Sample]) -> int:
+    """Add the samples whose face_key is not stored yet (returns how many were new); safe when other processes
+    add the same faces at the same time."""
+    keys = [s.face_key for s in samples]
+    before = existing_keys(ds, keys)
+    for attempt in range(5):
+        present = before if attempt == 0 else existing_keys(ds, keys)
+        todo = [s for s in samples if s.face_key not in present]
+        if not todo:
+            break
+        if ds.media_type is None:
+            ds.reload()  # another process may have added the first samples (and set the media type) meanwhile
+        try:
+            ds.add_samples(todo, progress=False)
+            break
+        except Exception as exc:  # a duplicate face_key inserted by another process in between: check again
+            if "E11000" not in str(exc) and "duplicate key" not in str(exc):
+                raise
+            ds.reload()
+            samples = [fo.Sample.from_dict(_fresh_dict(s)) for s in todo]
+    else:
+        raise RuntimeError(f"could not add faces to {ds.name!r}: other processes kept inserting the same faces")
+    return len(existing_keys(ds, keys) - before)
+
+
+def _fresh_dict(sample: fo.Sample) -> dict[str, Any]:
+    """A sample's fields without the id a failed insert may have given it."""
+    d = sample.to_dict()
+    d.pop("_id", None)
+    d.pop("id", None)
+    return d
 
 
 def existing_keys(ds: fo.Dataset, keys: list[str]) -> set[str]:

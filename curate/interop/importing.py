@@ -55,11 +55,15 @@ def _faceswap_frames(frames: dict[str, list], root: Path, summary: ImportSummary
             report_error(key, str(exc))
     for video, wanted in videos.items():
         last = max(wanted)
-        for index, rgb in iter_video(video):
-            if index in wanted:
-                yield video, index, True, rgb, wanted.pop(index)
-            if index >= last:
-                break
+        try:
+            for index, rgb in iter_video(video):
+                if index in wanted:
+                    yield video, index, True, rgb, wanted.pop(index)
+                if index >= last:
+                    break
+        except MediaError as exc:  # a damaged or short video: its remaining frames are reported below
+            summary.skipped.append((str(video), str(exc)))
+            report_error(video, str(exc))
         for index in wanted:
             summary.skipped.append((f"{video.name} frame {index}", "frame not in the video"))
             report_error(f"{video} frame {index}", "frame not in the video")

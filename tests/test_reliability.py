@@ -1,0 +1,133 @@
+"""Extraction that must not lose or corrupt work: odd names, concurrent writers, changed and cut media, kill -9."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fiftyone as fo
+import psutil
+
+from curate import store
+from curate.analyze import source_id
+from curate.extract import extract
+
+FACESET = [sys.executable, "-m", "faceset"]
+CLIP = "short_hamilton_clip.mp4"
+
+
+def _keys(name: str) -> list[str]:
+    ds = fo.load_dataset(name)
+    ds.reload()
+    return sorted(ds.values("face_key"))
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*FACESET, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_file_name_that_is_not_utf8_is_read_stored_and_reported(samples, dataset_name, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(samples / "obama_small.jpg", folder / "ok.jpg")
+    odd = os.fsdecode(bytes(folder) + b"/caf\xe9.jpg")  # Latin-1 bytes: not a UTF-8 name
+    shutil.copy(samples / "biden.jpg", odd)
+    (Path(os.fsdecode(bytes(folder) + b"/broken\xff.jpg"))).write_bytes(b"not a picture")
+    result = subprocess.run([*FACESET, "extract", str(folder), "-d", dataset_name, "-j", "1"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "broken\\xff.jpg" in result.stderr  # reported, readably
+    sources = sorted(Path(s).name for s in fo.load_dataset(dataset_name).values("source"))
+    assert sources == ["caf\\xe9.jpg", "ok.jpg"]
+
+
+def test_two_extracts_of_the_same_video_at_once_give_one_run_of_faces(samples, dataset_name):
+    reference = f"{dataset_name}-ref"
+    extract([samples / CLIP], reference, "A", every=6, workers=1, progress=False)
+    procs = [_start("extract", samples / CLIP, "-d", dataset_name, "--every", "6", "-j", "1") for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert _keys(dataset_name) == _keys(reference)  # no crash, no duplicate, nothing lost
+
+
+def test_extracts_of_different_sources_at_once_keep_every_marker(samples, dataset_name, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("obama.jpg", "biden.jpg", "two_people.jpg", "alex-lacamoire.png"):
+        shutil.copy(samples / name, photos / name)
+    procs = [_start("extract", samples / CLIP, "-d", dataset_name, "--every", "9", "-j", "1"),
+             _start("extract", photos, "-d", dataset_name, "-j", "1")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    ds = fo.load_dataset(dataset_name)
+    for path in [samples / CLIP, *sorted(photos.iterdir())]:
+        assert store.get_progress(ds, source_id(path.absolute())).get("done"), path
+    again = extract([samples / CLIP], dataset_name, "A", every=9, workers=1, progress=False)
+    again_photos = extract([photos], dataset_name, "A", workers=1, progress=False)
+    assert (again.files_resumed, again.faces, again_photos.files_resumed, again_photos.faces) == (1, 0, 4, 0)
+
+
+def _cut_video(samples: Path, out: Path, seconds: float) -> Path:
+    """A faststart MP4 of the clip's first seconds (frame count in the header, before the data)."""
+    from convert.frames import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-y", "-v", "error", "-i", str(samples / CLIP), "-t", str(seconds), "-an",
+                    "-c:v", "mjpeg", "-q:v", "3", "-movflags", "+faststart", str(out)], check=True)
+    return out
+
+
+def test_a_half_written_video_is_reported_and_read_again_when_complete(samples, dataset_name, tmp_path):
+    full = _cut_video(samples, tmp_path / "full.mp4", 2.0)
+    reference = f"{dataset_name}-ref"
+    extract([full], reference, "A", every=3, workers=1, progress=False)
+    video = tmp_path / "video.mp4"
+    data = full.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # a download cut in half
+    errors = []
+    first = extract([video], dataset_name, "A", every=3, workers=1, progress=False,
+                    on_error=lambda path, reason: errors.append(reason))
+    assert any(r.startswith("only ") and "frames decode" in r for r in errors), errors
+    assert 0 < first.faces < len(_keys(reference))
+    marker = store.get_progress(fo.load_dataset(dataset_name), source_id(video))
+    assert marker and not marker["done"]
+    time.sleep(0.01)
+    shutil.copy(full, video)  # the download completes: same path, new content
+    second = extract([video], dataset_name, "A", every=3, workers=1, progress=False)
+    assert second.files_resumed == 0 and second.faces > 0
+    ref_frames = sorted(k.split("_", 1)[1] for k in _keys(reference))
+    assert sorted(k.split("_", 1)[1] for k in _keys(dataset_name)) == ref_frames
+
+
+def test_a_first_run_that_finds_nothing_leaves_no_dataset(samples, dataset_name, tmp_path):
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    result = subprocess.run([*FACESET, "extract", str(tmp_path / "notes.jpg"), "-d", dataset_name],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "notes.jpg" in result.stderr
+    assert not fo.dataset_exists(dataset_name)
+
+
+def test_workers_die_with_a_killed_extract(samples, dataset_name):
+    proc = subprocess.Popen([*FACESET, "extract", str(samples / CLIP), "-d", dataset_name, "-j", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if not fo.dataset_exists(dataset_name):
+            time.sleep(0.2)
+            continue
+        ds = fo.load_dataset(dataset_name)
+        ds.reload()
+        if len(ds):  # the workers are analysing
+            break
+        time.sleep(0.2)
+    kids = parent.children(recursive=True)
+    assert len(kids) >= 2, kids
+    os.kill(proc.pid, signal.SIGKILL)  # the CLI alone, not its process group
+    proc.wait()
+    gone, alive = psutil.wait_procs(kids, timeout=15)
+    assert not alive, [p.cmdline()[:3] for p in alive]

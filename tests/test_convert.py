@@ -348,3 +348,15 @@ def test_swapper_loads_either_architecture_in_both_directions(export_dirs, tmp_p
     assert not np.allclose(outs["a2b"], outs["b2a"])  # the two directions use different decoders / inter layers
     with pytest.raises(ValueError, match="direction"):
         Swapper(tmp_path, "a2a")
+
+
+def test_a_missing_or_empty_model_folder_is_named_as_such(tmp_path, samples):
+    import subprocess
+    import sys
+
+    (tmp_path / "empty").mkdir()
+    for folder, says in ((tmp_path / "nomodel", "no such model folder"), (tmp_path / "empty", "no checkpoint in this folder")):
+        result = subprocess.run([sys.executable, "-m", "faceset", "convert", str(samples / "obama.jpg"), "--model", str(folder),
+                                 "--out", str(tmp_path / "x.png")], capture_output=True, text=True)
+        assert result.returncode == 2 and result.stderr.strip() == f"faceset: error: {folder}: {says}" + (
+            " (train a model into it first)" if folder.name == "empty" else "")

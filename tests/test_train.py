@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,6 +84,44 @@ def test_corrupt_checkpoint_is_reported_and_the_previous_used(export_dirs, tmp_p
     assert f"checkpoint {ckpts[-1]} is unreadable" in err
     assert result.losses[0][0] == 11  # resumed from iteration 10
     assert ckpts[0].exists()
+
+
+def _crafted(good: Path, how: str) -> bytes:
+    """A checkpoint file made from a good one, with a hostile header."""
+    import json as _json
+
+    data = good.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = _json.loads(data[8:8 + n])
+    if how == "huge header length":
+        return (2**40).to_bytes(8, "little") + data[8:]
+    if how == "tensor claims 120 GB":
+        name = next(k for k in header if k.startswith("model."))
+        header[name]["shape"] = [30_000, 1_000_000]
+    elif how == "offsets past the end":
+        name = next(k for k in header if k.startswith("model."))
+        header[name]["data_offsets"] = [0, 2**50]
+    elif how == "header not an object":
+        header = [1, 2, 3]
+    raw = _json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + data[8 + n:]
+
+
+@pytest.mark.parametrize("how", ["huge header length", "tensor claims 120 GB", "offsets past the end", "header not an object"])
+def test_crafted_checkpoints_fall_back_with_one_line(export_dirs, tmp_path, capsys, how):
+    from convert.swapper import Swapper
+
+    train(_settings(export_dirs, tmp_path / "m", iters=10), progress=False)
+    good = list_checkpoints(tmp_path / "m")[-1]
+    bad = good.with_name("checkpoint_00000099.safetensors")
+    bad.write_bytes(_crafted(good, how))
+    swapper = Swapper(tmp_path / "m", "a2b", "cpu")  # conversion loads the previous checkpoint
+    assert swapper.iteration == 10
+    result = train(_settings(export_dirs, tmp_path / "m", iters=12), progress=False)  # so does training
+    assert result.losses[0][0] == 11
+    err = capsys.readouterr().err
+    assert err.count(f"checkpoint {bad} is unreadable") >= 2 and "Traceback" not in err
+    assert all(line.startswith("faceset: warning:") for line in err.splitlines() if str(bad) in line)
 
 
 def test_ddp_two_gloo_processes_run_a_step(export_dirs, tmp_path):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -58,25 +59,53 @@ def save_checkpoint(model_dir: Path, model: torch.nn.Module, optimizer: torch.op
     return path
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """Decoded metadata of a checkpoint from its safetensors header alone (CheckpointError if unreadable)."""
+MAX_HEADER = 64 * 2**20  # a safetensors header past this is not one of ours
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The safetensors header of a checkpoint, checked against the file before anything is allocated: its
+    length, and every tensor's dtype, shape and byte range lying inside the file (CheckpointError if not)."""
     try:
+        size = Path(path).stat().st_size
         with open(path, "rb") as fh:
             header_len = int.from_bytes(fh.read(8), "little")
-            raw = json.loads(fh.read(header_len)).get("__metadata__") or {}
+            if not 2 <= header_len <= min(MAX_HEADER, size - 8):
+                raise ValueError(f"header length {header_len} does not fit a {size}-byte file")
+            header = json.loads(fh.read(header_len))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        data = size - 8 - header_len
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = (int(v) for v in entry["data_offsets"])
+            count = int(np.prod([int(d) for d in entry["shape"]], dtype=np.float64))
+            if not 0 <= begin <= end <= data or end - begin != count * _ITEMSIZE[entry["dtype"]]:
+                raise ValueError(f"tensor {name!r} claims {entry['shape']} {entry['dtype']} outside the file's data")
+        return header
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Decoded metadata of a checkpoint from its (checked) safetensors header alone (CheckpointError if unreadable)."""
+    try:
+        raw = read_header(path).get("__metadata__") or {}
         return {"iteration": int(raw["iteration"]), "config": json.loads(raw["config"]),
                 "param_groups": json.loads(raw["param_groups"]), "extra": json.loads(raw.get("extra", "{}"))}
-    except (OSError, ValueError, KeyError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc})") from None
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and decoded metadata of a checkpoint (CheckpointError if unreadable)."""
+    meta = read_metadata(path)  # the header is checked first: no crafted size reaches the loader
     try:
         tensors = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
+    except (SafetensorError, OSError, RuntimeError, MemoryError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc})") from None
-    return tensors, read_metadata(path)
+    return tensors, meta
 
 
 def load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
@@ -88,13 +117,16 @@ def load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not fit this model: {str(exc).splitlines()[0]}") from None
     if optimizer is not None:
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for k, v in tensors.items():
-            if k.startswith("optim."):
-                _, index, key = k.split(".", 2)
-                state.setdefault(int(index), {})[key] = v
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        torch.set_rng_state(tensors["rng.torch"])
+        try:
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for k, v in tensors.items():
+                if k.startswith("optim."):
+                    _, index, key = k.split(".", 2)
+                    state.setdefault(int(index), {})[key] = v
+            optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+            torch.set_rng_state(tensors["rng.torch"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {path} has no usable optimizer state ({type(exc).__name__}: {exc})") from None
     return meta
 
 
@@ -104,12 +136,16 @@ def latest_loadable(model_dir: Path, model: torch.nn.Module, optimizer: torch.op
         try:
             return load_into(path, model, optimizer)
         except CheckpointError as exc:
-            print(f"faceset: error: {exc}; trying the previous checkpoint", file=sys.stderr)
+            print(f"faceset: warning: {exc}; using the previous checkpoint", file=sys.stderr)
     return None
 
 
 def model_config(model_dir: Path) -> dict[str, Any]:
     """The model config in the header of a model folder's newest checkpoint whose header reads (no tensors loaded)."""
+    if not Path(model_dir).is_dir():
+        raise CheckpointError(f"{model_dir}: no such model folder")
+    if not list_checkpoints(model_dir):
+        raise CheckpointError(f"{model_dir}: no checkpoint in this folder (train a model into it first)")
     for path in reversed(list_checkpoints(model_dir)):
         try:
             return read_metadata(path)["config"]

@@ -30,6 +30,17 @@ class Backend(str, Enum):
     insightface = "insightface"
 
 
+class Subset(str, Enum):
+    """The one definition of the subsets for every command (typer lists the choices)."""
+
+    A = "A"
+    B = "B"
+
+
+def _subset(value: Subset | None) -> str | None:
+    return value.value if value is not None else None
+
+
 class Detector(str, Enum):
     hog = "hog"
     cnn = "cnn"
@@ -39,7 +50,7 @@ class Detector(str, Enum):
 def extract(
     sources: list[Path] = typer.Argument(..., help="Videos, images or folders of them."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="FiftyOne dataset to add faces to (created if new)."),
-    subset: str = typer.Option("A", "--subset", "-s", help="A (face to replace) or B (face to paste in)."),
+    subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A (face to replace) or B (face to paste in)."),
     every: int = typer.Option(1, "--every", "-n", min=1, help="Analyse every Nth video frame."),
     min_size: int = typer.Option(0, "--min-size", min=0, help="Leave out faces smaller than this (source px)."),
     backend: Backend = typer.Option(Backend.mediapipe, "--backend", "-b", help="Face analysis backend."),
@@ -58,8 +69,6 @@ def extract(
     from curate.analysis.expression import ExpressionThresholds
     from curate.extract import extract as run
 
-    if subset not in ("A", "B"):
-        raise typer.BadParameter("use A or B", param_hint="--subset")
     options = {
         Backend.mediapipe: {"min_tile": tile},
         Backend.dlib: {"detector": detector.value, "upsample": upsample},
@@ -68,7 +77,7 @@ def extract(
     with user_errors(ModelsMissingError, ValueError):
         thresholds = ExpressionThresholds.parse(expression_threshold)
         summary = run(
-            list(sources), dataset, subset, every=every, min_size=min_size, backend=backend.value,
+            list(sources), dataset, subset.value, every=every, min_size=min_size, backend=backend.value,
             backend_options=options, workers=workers, size=size, coverage=coverage, thresholds=thresholds,
             media_dir=media_dir,
         )
@@ -150,7 +159,7 @@ def gaps(
 @app.command()
 def identity(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    subset: str = typer.Option(..., "--subset", "-s", help="A or B."),
+    subset: Subset = typer.Option(..., "--subset", "-s", help="A or B."),
     reference: list[Path] | None = typer.Option(None, "--reference", "-r", help="Images/folders of the right person."),
     threshold: float | None = typer.Option(None, "--threshold", "-t", help="Max distance to the identity (dlib 0.35)."),
     review: bool = typer.Option(False, "--review", help="Also save 'identity_review': the subset sorted worst-first."),
@@ -158,8 +167,8 @@ def identity(
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
     from curate.identity import dataset_identity
     with user_errors(ValueError):
-        scores, views = dataset_identity(dataset, subset, [str(r) for r in reference or []], threshold, review)
-    typer.echo(f"subset {subset}: {len(scores.ok)} faces, {int((~scores.ok).sum())} flagged as another identity "
+        scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
+    typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces, {int((~scores.ok).sum())} flagged as another identity "
                f"(threshold {scores.threshold:g}), {len(set(scores.cluster.tolist()))} identity clusters")
     typer.echo("saved views: " + ", ".join(views))
     typer.echo(f"remove the flagged faces with: faceset delete {dataset} --view wrong_identity")
@@ -198,7 +207,7 @@ def undo(
 @app.command()
 def dedupe(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    subset: str | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: each subset on its own)."),
+    subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: each subset on its own)."),
     method: str = typer.Option("crop", "--method", help="crop: crop hash + identity (default); brain: fiftyone.brain near-duplicates."),
     threshold: int | None = typer.Option(None, "--threshold", min=0, max=32, help="crop: max differing hash bits (default 6)."),
     max_distance: float = typer.Option(0.35, "--max-distance", help="crop: max identity-embedding distance."),
@@ -211,7 +220,7 @@ def dedupe(
 
     with user_errors(ValueError):
         results, batch = dataset_dedupe(
-            dataset, subset, method, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
+            dataset, _subset(subset), method, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
             max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,
         )
     for sub, groups in results.items():
@@ -227,7 +236,7 @@ def filter_command(
     dataset: str = typer.Argument(..., help="Dataset name."),
     where: list[str] | None = typer.Option(None, "--where", "-w", help="Condition, e.g. 'yaw>30', 'abs(pitch)<10', 'blur>100' (repeatable, all must hold)."),
     expression: list[str] | None = typer.Option(None, "--expression", "-e", help="Expression label (repeatable, any of)."),
-    subset: str | None = typer.Option(None, "--subset", "-s", help="A or B."),
+    subset: Subset | None = typer.Option(None, "--subset", "-s", help="A or B."),
     sort_by: str | None = typer.Option(None, "--sort-by", help="Field to sort by."),
     reverse: bool = typer.Option(False, "--reverse", help="Sort descending."),
     save_view: str | None = typer.Option(None, "--save-view", help="Save the result as this FiftyOne view."),
@@ -238,7 +247,7 @@ def filter_command(
 
     with user_errors(ValueError):
         ds = load_dataset(dataset)
-        view = filter_view(ds, where or [], expression or [], subset, sort_by, reverse)
+        view = filter_view(ds, where or [], expression or [], _subset(subset), sort_by, reverse)
         count = len(view)
         if save_view:
             ds.save_view(save_view, view, overwrite=True)
@@ -252,7 +261,7 @@ def filter_command(
 @app.command()
 def umap(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    subset: str | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: A and B together)."),
+    subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: A and B together)."),
     brain_key: str = typer.Option("faceset_umap", "--brain-key", help="Name of the brain run."),
     neighbors: int = typer.Option(15, "--neighbors", min=2, help="UMAP n_neighbors."),
     out: Path | None = typer.Option(None, "--out", help="PNG path (default: the dataset's reports folder)."),
@@ -261,7 +270,7 @@ def umap(
     from curate.umap import compute_umap
 
     with user_errors(ValueError):
-        _, path = compute_umap(dataset, brain_key, subset, neighbors, out=out)
+        _, path = compute_umap(dataset, brain_key, _subset(subset), neighbors, out=out)
     typer.echo(f"brain run: {brain_key} (App: Embeddings panel)\nplot: {path}")
 
 
@@ -274,21 +283,23 @@ class ExportFormat(str, Enum):
 @app.command()
 def export(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    subset: str = typer.Option(..., "--subset", "-s", help="A or B."),
+    subset: Subset = typer.Option(..., "--subset", "-s", help="A or B."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (what `faceset train` reads)."),
     n: int | None = typer.Option(None, "--n", min=1, help="Faces to export (default: all)."),
-    match: str | None = typer.Option(None, "--match", help="Follow this subset's pose/expression coverage (e.g. B)."),
+    match: Subset | None = typer.Option(None, "--match", help="Follow this subset's pose/expression coverage (e.g. B)."),
     fmt: ExportFormat = typer.Option(ExportFormat.folder, "--format", help="folder, faceswap (alignments.fsa + PNGs) or dfl (aligned JPGs)."),
     size: int | None = typer.Option(None, "--size", min=32, help="Resize crops to this side (px)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the tie-breaking shuffle (same seed, same export)."),
     view: str | None = typer.Option(None, "--view", help="Export from this saved view only."),
     no_expression: bool = typer.Option(False, "--no-expression", help="Balance over pose only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export in --out (anything else there is refused)."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
     from curate.export import export_faces
 
     with user_errors(ValueError):
-        result = export_faces(dataset, subset, out, n, match, fmt.value, size, seed, not no_expression, view)
+        result = export_faces(dataset, _subset(subset), out, n, _subset(match), fmt.value, size, seed, not no_expression, view,
+                              overwrite=overwrite)
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
 
 
@@ -297,22 +308,24 @@ def import_faceswap_command(
     alignments: Path = typer.Argument(..., help="faceswap alignments file (.fsa)."),
     frames: Path = typer.Option(..., "--frames", help="Folder of the frames (or the video) the alignments describe."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset to add the faces to."),
-    subset: str = typer.Option("A", "--subset", "-s", help="A or B."),
+    subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A or B."),
 ) -> None:
     """Import a faceswap alignments file (v1 or v2 layout) with its frames; the pickle is read safely."""
     from curate.interop.importing import import_faceswap
     from curate.interop.safe_pickle import FormatError
 
     with user_errors(FormatError, OSError):
-        summary = import_faceswap(dataset, subset, alignments, frames)
+        summary = import_faceswap(dataset, _subset(subset), alignments, frames)
     typer.echo("\n".join(summary.lines()))
+    if not summary.ok:
+        raise typer.Exit(1)
 
 
 @app.command("import-dfl")
 def import_dfl_command(
     folder: Path = typer.Argument(..., help="Folder of DeepFaceLab aligned JPGs."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset to add the faces to."),
-    subset: str = typer.Option("A", "--subset", "-s", help="A or B."),
+    subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A or B."),
     frames: Path | None = typer.Option(None, "--frames", help="Folder of the source frames (else the aligned JPGs are used)."),
 ) -> None:
     """Import DeepFaceLab aligned JPGs (metadata read with the restricted unpickler)."""
@@ -320,5 +333,7 @@ def import_dfl_command(
     from curate.interop.safe_pickle import FormatError
 
     with user_errors(FormatError, OSError):
-        summary = import_dfl(dataset, subset, folder, frames)
+        summary = import_dfl(dataset, _subset(subset), folder, frames)
     typer.echo("\n".join(summary.lines()))
+    if not summary.ok:
+        raise typer.Exit(1)

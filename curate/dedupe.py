@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from curate.media import load_image
+from curate.subsets import check_subset
 
 HASH_FIELD = "crop_hash"
 DEFAULT_MAX_BITS = 6
@@ -224,6 +225,7 @@ def dataset_dedupe(
     progress: bool = True,
 ) -> tuple[dict[str, DuplicateGroups], dict[str, Any] | None]:
     """Group each subset's near-duplicates (fields dup_group/dup_keep, view 'near_duplicates'), delete reversibly."""
+    check_subset(subset, optional=True)
     from fiftyone import ViewField as F
 
     from curate.store import fo, load_dataset

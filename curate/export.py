@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
+from curate.media import encode_image
+from curate.subsets import check_subset
 
 FORMATS = ("folder", "faceswap", "dfl")
 MANIFEST = "manifest.json"
@@ -125,13 +127,6 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _encode(rgb: np.ndarray, ext: str) -> bytes:
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-    if not ok:
-        raise OSError(f"cannot encode {ext}")
-    return buf.tobytes()
-
-
 def plot_distribution(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Heatmap PNG of the exported faces over yaw x pitch bins, with expression counts."""
     import matplotlib
@@ -179,8 +174,11 @@ def alignment_info(rows: list[dict[str, Any]], backends: list[str | None]) -> di
 def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
+    check_subset(subset)
+    check_subset(match, optional=True)
     from fiftyone import ViewField as F
 
     from curate.store import fo, load_dataset
@@ -208,7 +206,7 @@ def export_faces(
     chosen = balanced_selection(bins, quality, n, seed, target)
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_folder(out, overwrite)
     rows, fsa_frames = [], {}
     with fo.ProgressBar(total=len(chosen), progress=progress) as bar:
         for k in bar(chosen.tolist()):
@@ -229,6 +227,35 @@ def export_faces(
     os.replace(out / "manifest.csv.tmp", out / "manifest.csv")
     plot = plot_distribution(rows, out / "distribution.png", f"{name} {subset}: {len(rows)} faces exported" + (f" (matching {match})" if match else ""))
     return ExportResult(out, len(rows), out / MANIFEST, plot, fmt)
+
+
+EXPORT_FILES = (MANIFEST, "manifest.csv", "distribution.png", "alignments.fsa")
+
+
+def prepare_folder(out: Path, overwrite: bool = False) -> None:
+    """Make ``out`` ready for an export: new or empty; a previous export only with ``overwrite`` (its files are
+    removed first, so no stale face is left for a trainer to pick up); anything else is refused."""
+    if not out.exists():
+        out.mkdir(parents=True)
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder")
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    try:
+        previous = {f["file"] for f in json.loads((out / MANIFEST).read_text())["faces"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{out} is not empty and holds no faceset export: choose a new or empty folder") from None
+    foreign = sorted(p.name for p in entries if p.name not in previous | set(EXPORT_FILES) and not p.name.startswith("."))
+    if foreign:
+        raise ValueError(f"{out} holds files that are not from its faceset export ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}): choose a new or empty folder")
+    if not overwrite:
+        raise ValueError(f"{out} holds a previous export of {len(previous)} faces: pass --overwrite to replace it")
+    for p in entries:
+        if p.is_file():
+            p.unlink()
 
 
 def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list]) -> dict[str, Any]:
@@ -256,17 +283,17 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
         meta = {"alignments": {k: entry[k] for k in ("x", "y", "w", "h", "landmarks_xy", "mask", "identity")},
                 "source": {"alignments_version": 2.4, "original_filename": file.name, "face_index": len(faces) - 1,
                            "source_filename": key, "source_is_video": is_video, "source_frame_dims": tuple(v["frame_size"][::-1])}}
-        _atomic_bytes(file, png_with_meta(_encode(crop, ".png"), meta))
+        _atomic_bytes(file, png_with_meta(encode_image(crop, ".png"), meta))
     elif fmt == "dfl":
         from curate.interop.dfl import dfl_meta, write_dfl_meta
 
         file = out / f"{stem}.jpg"
         meta = dfl_meta(pts, source.name if not is_video else f"{source.stem}_{v['frame'] + 1:06d}.png",
                         v["bbox"], np.asarray(v["source_landmarks"]), matrix)
-        _atomic_bytes(file, write_dfl_meta(_encode(crop, ".jpg"), meta))
+        _atomic_bytes(file, write_dfl_meta(encode_image(crop, ".jpg"), meta))
     else:
         file = out / f"{stem}.jpg"
-        _atomic_bytes(file, _encode(crop, ".jpg"))
+        _atomic_bytes(file, encode_image(crop, ".jpg"))
     return {
         "sample_id": v["id"], "face_key": v["face_key"], "file": file.name, "source": str(source), "frame": v["frame"],
         "face_index": v["face_index"], "yaw": v["yaw"], "pitch": v["pitch"], "roll": v["roll"],

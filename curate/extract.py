@@ -35,6 +35,7 @@ from curate.media import (
     load_image,
     probe_video,
 )
+from curate.subsets import check_subset
 
 FLUSH_FRAMES = 32
 
@@ -86,6 +87,7 @@ class _SourceState:
         self.frames = 0
         self.last_frame = -1
         self.fingerprint = ""
+        self.todo = 0
 
     def marker(self, done: bool) -> dict[str, Any]:
         """The resume marker of this source as far as it has been read."""
@@ -110,8 +112,7 @@ def extract(
     on_error: Callable[[Path | str, str], None] = report_error,
 ) -> ExtractSummary:
     """Extract every face of the sources into the dataset's subset; re-running resumes."""
-    if subset not in ("A", "B"):
-        raise ValueError(f"subset must be A or B, not {subset!r}")
+    check_subset(subset)
     if every < 1:
         raise ValueError("--every must be at least 1")
     workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
@@ -162,6 +163,7 @@ def extract(
                 on_error(src.path, str(exc))
                 continue
             todo = max(0, math.ceil((max(info.frames, 1) - start) / every))
+        state.todo = todo
         plan.append((state, start, todo))
 
     bar = tqdm(total=sum(t for _, _, t in plan), unit="frame", desc=f"extract {subset}", disable=not progress, dynamic_ncols=True)
@@ -188,6 +190,7 @@ def extract(
 
     def finish(state: _SourceState, error: str | None) -> None:
         flush()
+        bar.update(max(0, state.todo - state.frames))  # a file that ended early: the bar still reaches its end
         if error:
             summary.skipped.append((str(state.src.path), error))
             on_error(state.src.path, error)

@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.neighbors import NearestCentroid
 
+from curate.subsets import check_subset
+
 DEFAULT_THRESHOLD = {"mediapipe": 0.35, "dlib": 0.35, "insightface": 1.0}
 CLUSTER_THRESHOLD = {"mediapipe": 0.5, "dlib": 0.5, "insightface": 1.1}
 MAX_FIT = 4000
@@ -112,6 +114,7 @@ def dataset_identity(
     backend: str = "dlib",
 ) -> tuple[IdentityScores, list[str]]:
     """Score a subset's faces against its identity, store the fields and save the cleanup views."""
+    check_subset(subset)
     from fiftyone import ViewField as F
 
     from curate.analysis.backends import create_analyzer

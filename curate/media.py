@@ -71,15 +71,23 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).astype(np.uint8)
 
 
+def encode_image(image: np.ndarray, ext: str = ".jpg", quality: int = 95) -> bytes:
+    """An RGB or RGBA image encoded in the format of ``ext`` (JPEG at ``quality``; PNG lossless)."""
+    ext = ext.lower() or ".jpg"
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.ndim == 3 and image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg", ".jfif") else []  # PNG would warn
+    ok, buf = cv2.imencode(ext, bgr, params)
+    if not ok:
+        raise OSError(f"cannot encode an image as {ext}")
+    return buf.tobytes()
+
+
 def write_image(image: np.ndarray, path: Path, quality: int = 95) -> None:
     """Write an RGB or RGBA image atomically (temp file + rename; format from the suffix, JPEG quality)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.ndim == 3 and image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(path.suffix or ".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise OSError(f"cannot encode {path}")
+    data = encode_image(image, path.suffix or ".jpg", quality)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.tobytes())
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

@@ -1,10 +1,13 @@
 """UMAP of the identity embeddings as a fiftyone.brain visualization run (the App's Embeddings panel) + a PNG."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from curate.subsets import check_subset
 
 DEFAULT_BRAIN_KEY = "faceset_umap"
 
@@ -19,6 +22,7 @@ def compute_umap(
     out: Path | None = None,
 ) -> tuple[Any, Path]:
     """Run brain.compute_visualization(method='umap') on the 'embedding' field; returns the results and a PNG path."""
+    check_subset(subset, optional=True)
     import fiftyone.brain as fob
     from fiftyone import ViewField as F
 
@@ -31,10 +35,12 @@ def compute_umap(
         raise ValueError(f"UMAP needs at least 3 faces, {name!r} has {n}")
     if ds.has_brain_run(brain_key):
         ds.delete_brain_run(brain_key)
-    results = fob.compute_visualization(
-        view, embeddings="embedding", method="umap", brain_key=brain_key, num_dims=2,
-        num_neighbors=min(neighbors, n - 1), min_dist=min_dist, seed=seed, verbose=False,
-    )
+    with warnings.catch_warnings():  # umap: a seed means one thread, which it announces on every run
+        warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
+        results = fob.compute_visualization(
+            view, embeddings="embedding", method="umap", brain_key=brain_key, num_dims=2,
+            num_neighbors=min(neighbors, n - 1), min_dist=min_dist, seed=seed, verbose=False,
+        )
     path = Path(out) if out else media_dir(ds).parent / "reports" / f"{brain_key}.png"
     labels = view.values("subset")
     clusters = view.values("identity_cluster") if ds.has_sample_field("identity_cluster") else [None] * n

@@ -8,6 +8,8 @@ from typing import Any
 
 from fiftyone import ViewField as F
 
+from curate.subsets import check_subset
+
 _CONDITION = re.compile(r"^\s*(abs\(\s*)?([A-Za-z_][\w.]*)(\s*\))?\s*(>=|<=|==|!=|>|<|=)\s*([^<>=!\s].*?)\s*$")
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
         "==": operator.eq, "=": operator.eq, "!=": operator.ne}
@@ -51,6 +53,7 @@ def filter_view(
     reverse: bool = False,
 ) -> Any:
     """The view of samples matching every condition, any of the expression labels, and the subset."""
+    check_subset(subset, optional=True)
     fields = list(samples.get_field_schema().keys())
     view = samples.view()
     if subset:

@@ -55,7 +55,7 @@ def demo(
     report, paths, _ = dataset_gaps(dataset, out_dir=out / "reports")
     typer.echo(f"== gaps: B covers {report.coverage['B_covers_A']:.0%} of A's poses; heatmap {paths['png']}")
     for subset in ("A", "B"):
-        result = export_faces(dataset, subset, out / "export" / subset, size=64, progress=False)
+        result = export_faces(dataset, subset, out / "export" / subset, size=64, progress=False, overwrite=True)
         typer.echo(f"== exported {result.count} faces of {subset} to {result.out} ({result.plot.name})")
     if iters == 0:
         return
@@ -72,8 +72,31 @@ def demo(
 
 
 def main() -> None:
-    """Entry point of the `faceset` console script."""
-    app()
+    """Entry point of the `faceset` console script: every error, usage errors included, is one
+    `faceset: error: ...` line on stderr; exit 0 done, 1 nothing could be done, 2 usage or user error."""
+    import sys
+
+    try:
+        from typer._click import exceptions as cx  # typer >= 0.16 vendors click
+    except ImportError:  # pragma: no cover - older typer on real click
+        from click import exceptions as cx
+
+    try:
+        code = app(standalone_mode=False)
+    except cx.NoArgsIsHelpError as exc:
+        print(exc.format_message() if hasattr(exc, "format_message") else exc, file=sys.stderr)
+        sys.exit(2)
+    except cx.UsageError as exc:
+        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        print(f"faceset: error: {exc.format_message()}{where}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except cx.ClickException as exc:
+        print(f"faceset: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("faceset: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,15 @@ def faces_dataset() -> str:
     return name
 
 
+@pytest.fixture
+def photos_dataset(samples, dataset_name) -> str:
+    """A fresh dataset of three sample photos in subset B (four faces)."""
+    from curate.extract import extract
+
+    extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], dataset_name, "B", workers=1, progress=False)
+    return dataset_name
+
+
 @pytest.fixture(scope="session")
 def export_dirs(faces_dataset, tmp_path_factory) -> tuple[Path, Path]:
     """Export folders of A and B of the shared dataset, at 64 px (what training reads)."""

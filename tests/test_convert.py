@@ -299,7 +299,7 @@ def test_cli_reports_a_model_folder_without_checkpoints(samples, tmp_path):
 
     result = CliRunner().invoke(app, ["convert", str(samples / "obama.jpg"), "--model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert "no readable checkpoint" in result.output
+    assert "no checkpoint in this folder" in result.output
 
 
 def test_output_paths_follow_the_inputs(tmp_path):

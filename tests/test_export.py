@@ -67,14 +67,6 @@ def _source_landmarks(ds):
     return {(s.source.rsplit("/", 1)[-1], s.face_index): np.asarray(s.source_landmarks) for s in ds}
 
 
-@pytest.fixture
-def photos_dataset(samples, dataset_name):
-    from curate.extract import extract
-
-    extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], dataset_name, "B", workers=1, progress=False)
-    return dataset_name
-
-
 def test_faceswap_round_trip(photos_dataset, samples, tmp_path):
     import fiftyone as fo
 

@@ -131,3 +131,51 @@ def test_workers_die_with_a_killed_extract(samples, dataset_name):
     proc.wait()
     gone, alive = psutil.wait_procs(kids, timeout=15)
     assert not alive, [p.cmdline()[:3] for p in alive]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*FACESET, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_subsets_are_validated_by_every_command_and_function(photos_dataset, samples, tmp_path):
+    import pytest
+
+    from curate.interop.importing import import_dfl
+    from curate.views import filter_view
+
+    for args in (["import-dfl", tmp_path, "-d", photos_dataset, "-s", "C"],
+                 ["import-faceswap", tmp_path / "a.fsa", "--frames", samples, "-d", photos_dataset, "-s", "Z"],
+                 ["filter", photos_dataset, "-s", "C"], ["export", photos_dataset, "-s", "C", "-o", tmp_path / "x"],
+                 ["extract", samples / "obama.jpg", "-d", photos_dataset, "-s", "C"]):
+        result = _cli(*args)
+        assert result.returncode == 2 and "'A', 'B'" in result.stderr.replace("'A' or 'B'", "'A', 'B'"), (args, result.stderr)
+    with pytest.raises(ValueError, match="subset must be A or B"):
+        import_dfl(photos_dataset, "C", tmp_path)
+    with pytest.raises(ValueError, match="subset must be A or B"):
+        filter_view(fo.load_dataset(photos_dataset), subset="C")
+
+
+def test_export_never_mixes_with_what_a_folder_already_holds(photos_dataset, tmp_path):
+    out = tmp_path / "exA"
+    first = _cli("export", photos_dataset, "-s", "B", "-o", out, "--n", "4")
+    assert first.returncode == 0, first.stderr
+    again = _cli("export", photos_dataset, "-s", "B", "-o", out, "--n", "2")
+    assert again.returncode == 2 and "--overwrite" in again.stderr and len(list(out.glob("*.jpg"))) == 4
+    replaced = _cli("export", photos_dataset, "-s", "B", "-o", out, "--n", "2", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(list(out.glob("*.jpg"))) == 2  # a trainer sees exactly the manifest's faces
+    (out / "my_notes.txt").write_text("mine")
+    mixed = _cli("export", photos_dataset, "-s", "B", "-o", out, "--overwrite")
+    assert mixed.returncode == 2 and "my_notes.txt" in mixed.stderr and (out / "my_notes.txt").exists()
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_bytes(b"x")
+    assert _cli("export", photos_dataset, "-s", "B", "-o", other).returncode == 2
+
+
+def test_imports_that_refuse_every_file_exit_1(photos_dataset, samples, tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    shutil.copy(samples / "obama.jpg", folder / "plain.jpg")  # no DeepFaceLab metadata
+    result = _cli("import-dfl", folder, "-d", photos_dataset, "-s", "B")
+    assert result.returncode == 1 and "plain.jpg" in result.stderr

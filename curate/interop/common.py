@@ -10,6 +10,7 @@ import numpy as np
 from curate.analyze import AnalysisSettings, describe_known_face, face_key
 from curate.interop.safe_pickle import FormatError
 from curate.media import write_image
+from curate.subsets import check_subset
 
 
 def safe_child(root: Path, name: str) -> Path:
@@ -58,6 +59,11 @@ class ImportSummary:
     present: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        """False when nothing could be imported (every file refused): the command then exits 1."""
+        return self.added + self.present > 0
+
     def lines(self) -> list[str]:
         """Human summary."""
         return [f"faces added: {self.added}, already in the dataset: {self.present}, files skipped: {len(self.skipped)}"]
@@ -66,6 +72,7 @@ class ImportSummary:
 def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: str = "dlib", size: int = 256,
                     coverage: float = 0.75, tool: str = "import") -> ImportSummary:
     """Crop, measure and add faces with known landmarks as samples (existing face keys are left alone)."""
+    check_subset(subset)
     from curate import store
     from curate.analysis.backends import create_analyzer
     from curate.store import fo

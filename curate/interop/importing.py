@@ -18,6 +18,7 @@ from curate.interop.dfl import parse_dfl_meta, read_dfl_meta
 from curate.interop.faceswap import parse_video_key, read_alignments
 from curate.interop.safe_pickle import FormatError
 from curate.media import MediaError, iter_video, load_image
+from curate.subsets import check_subset
 
 CHUNK = 32
 _FACE_INDEX = re.compile(r"_(\d+)$")
@@ -72,6 +73,7 @@ def _faceswap_frames(frames: dict[str, list], root: Path, summary: ImportSummary
 def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, backend: str = "dlib",
                     size: int = 256, coverage: float = 0.75) -> ImportSummary:
     """Import a faceswap alignments file; frames is the folder of frame images or the video it was made from."""
+    check_subset(subset)
     data, _ = read_alignments(Path(alignments))  # the whole file is checked before anything is added
     summary, batch = ImportSummary(), []
     add = lambda b: add_known_faces(dataset, subset, b, backend, size, coverage, tool="faceswap")
@@ -89,6 +91,7 @@ def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, b
 def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = None, backend: str = "dlib",
                size: int = 256, coverage: float = 0.75) -> ImportSummary:
     """Import a folder of DeepFaceLab aligned JPGs (from their source frames when frames is given)."""
+    check_subset(subset)
     summary, batch = ImportSummary(), []
     add = lambda b: add_known_faces(dataset, subset, b, backend, size, coverage, tool="dfl")
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))

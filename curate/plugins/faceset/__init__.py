@@ -155,6 +155,7 @@ class ExportFaces(foo.Operator):
         for name in ("folder", "faceswap", "dfl"):
             formats.add_choice(name, label=name)
         inputs.enum("format", formats.values(), default="folder", label="Format", view=formats)
+        inputs.bool("overwrite", default=False, label="Replace a previous export in that folder")
         return types.Property(inputs, view=types.View(label="Balanced export"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
@@ -165,7 +166,7 @@ class ExportFaces(foo.Operator):
         result = export_faces(
             ctx.dataset.name, subset, ctx.params["out"], n=int(ctx.params.get("n") or 0) or None,
             match=other if ctx.params.get("match_other", True) else None, fmt=ctx.params.get("format", "folder"),
-            progress=False,
+            progress=False, overwrite=bool(ctx.params.get("overwrite", False)),
         )
         return {"summary": f"exported {result.count} faces to `{result.out}` (manifest `{result.manifest}`)", "count": result.count}
 

@@ -1,6 +1,7 @@
 """`faceset convert`."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -8,23 +9,35 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 
+def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A choice type typer lists in --help (its values are the option's words)."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+Direction = _choice("Direction", ("a2b", "b2a"))
+Color = _choice("Color", ("none", "rct", "lct", "hist"))
+Mask = _choice("Mask", ("hull", "model", "both"))
+Blend = _choice("Blend", ("alpha", "seamless"))
+Format = _choice("Format", ("mp4", "png"))
+
+
 @app.command()
 def convert(
     inputs: list[Path] = typer.Argument(..., help="Videos, images or folders of them."),
     model: Path = typer.Option(..., "--model", help="Model folder written by `faceset train`."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (or an .mp4 path for one input video)."),
-    direction: str = typer.Option("a2b", "--direction", help="a2b: A's faces become B; b2a: the reverse."),
+    direction: Direction = typer.Option("a2b", "--direction", help="a2b: A's faces become B; b2a: the reverse."),
     only: list[Path] = typer.Option([], "--only", help="Swap only faces matching this reference image or folder."),
     threshold: float = typer.Option(None, "--threshold", help="--only distance threshold (default: the backend's)."),
-    color: str = typer.Option("rct", "--color", help="Colour transfer: none, rct (Reinhard, Lab), lct (linear), hist."),
-    mask: str = typer.Option("hull", "--mask", help="hull (landmarks), model (learned mask), both."),
+    color: Color = typer.Option("rct", "--color", help="Colour transfer: none, rct (Reinhard, Lab), lct (linear), hist."),
+    mask: Mask = typer.Option("hull", "--mask", help="hull (landmarks), model (learned mask), both."),
     mask_erode: int = typer.Option(None, "--mask-erode", help="Erode the mask by PX frame pixels (default 2% of the face; negative grows it)."),
     mask_blur: int = typer.Option(None, "--mask-blur", min=0, help="Feather the mask edge over PX frame pixels (default 6% of the face)."),
-    blend: str = typer.Option("alpha", "--blend", help="alpha (feathered mask) or seamless (Poisson clone)."),
+    blend: Blend = typer.Option("alpha", "--blend", help="alpha (feathered mask) or seamless (Poisson clone)."),
     every_frame_detect: bool = typer.Option(False, "--every-frame-detect", help="Run the detector on every frame instead of following faces between key frames."),
     detect_every: int = typer.Option(5, "--detect-every", min=1, help="Key-frame interval of the detector when following faces."),
     smooth: float = typer.Option(0.5, "--smooth", min=0.0, max=0.95, help="Landmark smoothing across frames (0 = off)."),
-    fmt: str = typer.Option("mp4", "--format", help="Video output: mp4 (audio kept) or png frames (resumable)."),
+    fmt: Format = typer.Option("mp4", "--format", help="Video output: mp4 (audio kept) or png frames (resumable)."),
     alpha: bool = typer.Option(False, "--alpha", help="RGBA PNGs whose alpha is the pasted faces' mask (implies png)."),
     device: str = typer.Option("auto", "--device", help="Torch device for the model: auto, cpu, cuda, mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that exist (default: keep them, resume)."),
@@ -39,8 +52,9 @@ def convert(
     from train.checkpoint import CheckpointError
 
     with user_errors(CheckpointError, ModelsMissingError, MediaError, ValueError):  # ValueError: also --only refs
-        settings = ConvertSettings(direction, [str(p) for p in only], threshold, color, mask, mask_erode, mask_blur,
-                                   blend, every_frame_detect, detect_every, smooth, fmt, alpha, device, overwrite)
+        settings = ConvertSettings(direction.value, [str(p) for p in only], threshold, color.value, mask.value, mask_erode,
+                                   mask_blur, blend.value, every_frame_detect, detect_every, smooth, fmt.value, alpha,
+                                   device, overwrite)
         summary = run(inputs, model, out, settings, on_error=report_error)
     typer.echo("\n".join(summary.lines()))
     if not summary.outputs:

@@ -30,6 +30,15 @@ class Backend(str, Enum):
     insightface = "insightface"
 
 
+def _dataset(positional: str | None, option: str | None) -> str:
+    """The dataset a command acts on: ``--dataset/-d NAME`` (every command), or its positional alias."""
+    if positional and option and positional != option:
+        raise typer.BadParameter(f"two dataset names: {positional!r} and --dataset {option!r}")
+    if not (option or positional):
+        raise typer.BadParameter("name the dataset: --dataset/-d NAME (or as the first argument)")
+    return option or positional
+
+
 class Subset(str, Enum):
     """The one definition of the subsets for every command (typer lists the choices)."""
 
@@ -39,6 +48,15 @@ class Subset(str, Enum):
 
 def _subset(value: Subset | None) -> str | None:
     return value.value if value is not None else None
+
+
+class GapsBy(str, Enum):
+    expression = "expression"
+
+
+class DedupeMethod(str, Enum):
+    crop = "crop"
+    brain = "brain"
 
 
 class Detector(str, Enum):
@@ -88,10 +106,12 @@ def extract(
 
 @app.command()
 def info(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Counts per subset, field ranges and expression label counts of a dataset."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.info import dataset_info, format_info
     with user_errors():
         data = dataset_info(dataset)
@@ -100,11 +120,13 @@ def info(
 
 @app.command("app")
 def app_command(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     port: int = typer.Option(5151, "--port", help="Port of the App."),
     address: str = typer.Option("localhost", "--address", help="Address to serve on."),
 ) -> None:
     """Open the FiftyOne App on localhost for a dataset."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.app import launch
     with user_errors():
         launch(dataset, port=port, address=address)
@@ -124,18 +146,18 @@ def _edges(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
 
 @app.command()
 def gaps(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     yaw_bins: str | None = typer.Option(None, "--yaw-bins", help="Yaw bin edges, e.g. -60,-40,-25,-10,10,25,40,60."),
     pitch_bins: str | None = typer.Option(None, "--pitch-bins", help="Pitch bin edges, e.g. -25,-10,10,25."),
-    by: str | None = typer.Option(None, "--by", help="'expression' to bin by expression label too."),
+    by: GapsBy | None = typer.Option(None, "--by", help="expression: bin by expression label too."),
     min_count: int = typer.Option(3, "--min-count", min=1, help="Faces a bin needs in one set to count as a gap in the other."),
     thin_ratio: float = typer.Option(0.25, "--thin-ratio", help="Thin: share below this fraction of the other set's share."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the JSON report and heatmap PNG."),
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
-    if by not in (None, "expression"):
-        raise typer.BadParameter("only 'expression' is supported", param_hint="--by")
     with user_errors():
         report, paths, views = dataset_gaps(
             dataset, _edges(yaw_bins, DEFAULT_YAW_EDGES), _edges(pitch_bins, DEFAULT_PITCH_EDGES),
@@ -158,13 +180,15 @@ def gaps(
 
 @app.command()
 def identity(
-    dataset: str = typer.Argument(..., help="Dataset name."),
-    subset: Subset = typer.Option(..., "--subset", "-s", help="A or B."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A or B."),
     reference: list[Path] | None = typer.Option(None, "--reference", "-r", help="Images/folders of the right person."),
     threshold: float | None = typer.Option(None, "--threshold", "-t", help="Max distance to the identity (dlib 0.35)."),
     review: bool = typer.Option(False, "--review", help="Also save 'identity_review': the subset sorted worst-first."),
 ) -> None:
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.identity import dataset_identity
     with user_errors(ValueError):
         scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
@@ -176,10 +200,12 @@ def identity(
 
 @app.command()
 def delete(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     view: str = typer.Option(..., "--view", help="Saved view whose samples to delete (e.g. wrong_identity)."),
 ) -> None:
     """Delete a saved view's samples in bulk, reversibly (moved to DATASET-trash; `faceset undo` restores)."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.store import DatasetNotFound, load_dataset
     from curate.trash import delete_reversibly
 
@@ -193,10 +219,12 @@ def delete(
 
 @app.command()
 def undo(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     batch: str | None = typer.Option(None, "--batch", help="Batch id to restore (default: the latest)."),
 ) -> None:
     """Restore the latest (or a named) batch of deleted samples."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.trash import undo as run_undo
 
     with user_errors(LookupError):
@@ -206,9 +234,10 @@ def undo(
 
 @app.command()
 def dedupe(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: each subset on its own)."),
-    method: str = typer.Option("crop", "--method", help="crop: crop hash + identity (default); brain: fiftyone.brain near-duplicates."),
+    method: DedupeMethod = typer.Option(DedupeMethod.crop, "--method", help="crop: crop hash + identity (default); brain: fiftyone.brain near-duplicates."),
     threshold: int | None = typer.Option(None, "--threshold", min=0, max=32, help="crop: max differing hash bits (default 6)."),
     max_distance: float = typer.Option(0.35, "--max-distance", help="crop: max identity-embedding distance."),
     pose_tolerance: float = typer.Option(10.0, "--pose-tolerance", help="crop: max yaw/pitch difference in degrees."),
@@ -216,11 +245,12 @@ def dedupe(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report groups and save the 'near_duplicates' view."),
 ) -> None:
     """Group near-duplicate faces, keep the sharpest of each group, delete the rest reversibly."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, dataset_dedupe
 
     with user_errors(ValueError):
         results, batch = dataset_dedupe(
-            dataset, _subset(subset), method, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
+            dataset, _subset(subset), method.value, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
             max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,
         )
     for sub, groups in results.items():
@@ -233,7 +263,8 @@ def dedupe(
 
 @app.command("filter")
 def filter_command(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     where: list[str] | None = typer.Option(None, "--where", "-w", help="Condition, e.g. 'yaw>30', 'abs(pitch)<10', 'blur>100' (repeatable, all must hold)."),
     expression: list[str] | None = typer.Option(None, "--expression", "-e", help="Expression label (repeatable, any of)."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="A or B."),
@@ -242,6 +273,7 @@ def filter_command(
     save_view: str | None = typer.Option(None, "--save-view", help="Save the result as this FiftyOne view."),
 ) -> None:
     """Filter faces by field conditions and expression; optionally save the result as a FiftyOne view."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.store import load_dataset
     from curate.views import filter_view
 
@@ -260,13 +292,15 @@ def filter_command(
 
 @app.command()
 def umap(
-    dataset: str = typer.Argument(..., help="Dataset name."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: A and B together)."),
     brain_key: str = typer.Option("faceset_umap", "--brain-key", help="Name of the brain run."),
     neighbors: int = typer.Option(15, "--neighbors", min=2, help="UMAP n_neighbors."),
     out: Path | None = typer.Option(None, "--out", help="PNG path (default: the dataset's reports folder)."),
 ) -> None:
     """UMAP of the identity embeddings (fiftyone.brain visualization run for the App) and a scatter PNG."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.umap import compute_umap
 
     with user_errors(ValueError):
@@ -282,10 +316,11 @@ class ExportFormat(str, Enum):
 
 @app.command()
 def export(
-    dataset: str = typer.Argument(..., help="Dataset name."),
-    subset: Subset = typer.Option(..., "--subset", "-s", help="A or B."),
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A or B."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (what `faceset train` reads)."),
-    n: int | None = typer.Option(None, "--n", min=1, help="Faces to export (default: all)."),
+    n: int | None = typer.Option(None, "--count", "--n", min=1, help="Faces to export (default: all; --n is the old name)."),
     match: Subset | None = typer.Option(None, "--match", help="Follow this subset's pose/expression coverage (e.g. B)."),
     fmt: ExportFormat = typer.Option(ExportFormat.folder, "--format", help="folder, faceswap (alignments.fsa + PNGs) or dfl (aligned JPGs)."),
     size: int | None = typer.Option(None, "--size", min=32, help="Resize crops to this side (px)."),
@@ -295,6 +330,7 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export in --out (anything else there is refused)."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
+    dataset = _dataset(dataset_arg, dataset_opt)
     from curate.export import export_faces
 
     with user_errors(ValueError):

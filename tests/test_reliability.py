@@ -179,3 +179,29 @@ def test_imports_that_refuse_every_file_exit_1(photos_dataset, samples, tmp_path
     shutil.copy(samples / "obama.jpg", folder / "plain.jpg")  # no DeepFaceLab metadata
     result = _cli("import-dfl", folder, "-d", photos_dataset, "-s", "B")
     assert result.returncode == 1 and "plain.jpg" in result.stderr
+
+
+def test_one_cli_convention(photos_dataset):
+    import typer.main
+
+    from faceset.cli import app
+
+    group = typer.main.get_command(app)
+    shorts: dict[str, set[str]] = {}
+    for name, command in group.commands.items():
+        params = {p.name: p for p in command.params}
+        if "dataset_arg" in params or "dataset" in params:  # every command on a dataset takes --dataset/-d
+            opts = [o for p in command.params for o in getattr(p, "opts", [])]
+            assert "--dataset" in opts and "-d" in opts, name
+        for p in command.params:
+            longs = [o for o in p.opts if o.startswith("--")]
+            for o in p.opts:
+                if len(o) == 2:
+                    shorts.setdefault(o, set()).add(longs[0])
+    assert all(len(longs) == 1 for longs in shorts.values()), shorts  # no letter means two things
+    positional, option = _cli("info", photos_dataset), _cli("info", "-d", photos_dataset)
+    assert positional.returncode == option.returncode == 0 and positional.stdout == option.stdout
+    for args in (["info", "--no-such-flag"], ["info"], ["gaps", photos_dataset, "--by", "age"], ["info", "no-such-dataset"]):
+        result = _cli(*args)
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("faceset: error: "), (args, result.stderr)

@@ -8,6 +8,7 @@ thresholds of the face that is kept (no chaining along a slow head turn).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,13 @@ def brain_groups(view: Any, threshold: float = DEFAULT_BRAIN_THRESHOLD, progress
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
     crops = np.stack([crop_descriptor(load_image(Path(p))) for p in paths])
     combined = np.concatenate([emb, crops], axis=1) / np.sqrt(2.0)
-    index = fob.compute_near_duplicates(view, threshold=threshold, embeddings=combined, progress=progress)
+    brain_log = logging.getLogger("fiftyone.brain")
+    level = brain_log.level
+    brain_log.setLevel(logging.WARNING)  # its "Computing duplicate samples..." lines, once per subset
+    try:
+        index = fob.compute_near_duplicates(view, threshold=threshold, embeddings=combined, progress=progress)
+    finally:
+        brain_log.setLevel(level)
     return groups_from_neighbors(ids, index.neighbors_map, np.asarray(blur, dtype=np.float64))
 
 

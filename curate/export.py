@@ -16,6 +16,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
 from curate.media import encode_image
@@ -208,9 +209,9 @@ def export_faces(
     out = Path(out)
     prepare_folder(out, overwrite)
     rows, fsa_frames = [], {}
-    with fo.ProgressBar(total=len(chosen), progress=progress) as bar:
-        for k in bar(chosen.tolist()):
-            rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames))
+    for k in tqdm(chosen.tolist(), desc=f"export {subset}", unit="face", disable=not progress, leave=False,
+                  dynamic_ncols=True):
+        rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames))
     if fmt == "faceswap":
         from curate.interop.faceswap import write_alignments
 

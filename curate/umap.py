@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.progress import busy
 from curate.subsets import check_subset
 
 DEFAULT_BRAIN_KEY = "faceset_umap"
@@ -20,6 +21,7 @@ def compute_umap(
     min_dist: float = 0.1,
     seed: int = 51,
     out: Path | None = None,
+    progress: bool = True,
 ) -> tuple[Any, Path]:
     """Run brain.compute_visualization(method='umap') on the 'embedding' field; returns the results and a PNG path."""
     check_subset(subset, optional=True)
@@ -35,7 +37,7 @@ def compute_umap(
         raise ValueError(f"UMAP needs at least 3 faces, {name!r} has {n}")
     if ds.has_brain_run(brain_key):
         ds.delete_brain_run(brain_key)
-    with warnings.catch_warnings():  # umap: a seed means one thread, which it announces on every run
+    with busy(f"umap of {n} faces", progress), warnings.catch_warnings():  # a seed means one thread, said every run
         warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
         results = fob.compute_visualization(
             view, embeddings="embedding", method="umap", brain_key=brain_key, num_dims=2,

@@ -1,13 +1,18 @@
 """The single `faceset` command: the composition root of curate, train and convert."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import typer
+# OpenCV and its FFmpeg print their own lines for every damaged frame; faceset reports those itself, once
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from convert import cli as convert_cli
-from curate import cli as curate_cli
-from train import cli as train_cli
+import typer  # noqa: E402
+
+from convert import cli as convert_cli  # noqa: E402
+from curate import cli as curate_cli  # noqa: E402
+from train import cli as train_cli  # noqa: E402
 
 app = typer.Typer(
     name="faceset", no_args_is_help=True, add_completion=False,

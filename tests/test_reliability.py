@@ -205,3 +205,13 @@ def test_one_cli_convention(photos_dataset):
         result = _cli(*args)
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("faceset: error: "), (args, result.stderr)
+
+
+def test_commands_print_no_stray_lines(photos_dataset, tmp_path):
+    result = _cli("export", "-d", photos_dataset, "-s", "B", "-o", tmp_path / "fs", "--format", "faceswap")
+    assert result.returncode == 0, result.stderr
+    assert "WARN" not in result.stderr and "imencode" not in result.stderr  # PNGs written without OpenCV noise
+    assert [ln for ln in result.stdout.splitlines() if not ln.strip()] == []
+    dedupe = _cli("dedupe", "-d", photos_dataset, "--method", "brain", "--dry-run")
+    assert dedupe.returncode == 0, dedupe.stderr
+    assert "Computing duplicate samples" not in dedupe.stdout + dedupe.stderr

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from curate.analysis.expression import LABELS
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -48,6 +50,9 @@ class Subset(str, Enum):
 
 def _subset(value: Subset | None) -> str | None:
     return value.value if value is not None else None
+
+
+Expression = Enum("Expression", {name: name for name in (*LABELS, "unknown")}, type=str)  # labels to filter on
 
 
 class GapsBy(str, Enum):
@@ -266,7 +271,7 @@ def filter_command(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     where: list[str] | None = typer.Option(None, "--where", "-w", help="Condition, e.g. 'yaw>30', 'abs(pitch)<10', 'blur>100' (repeatable, all must hold)."),
-    expression: list[str] | None = typer.Option(None, "--expression", "-e", help="Expression label (repeatable, any of)."),
+    expression: list[Expression] | None = typer.Option(None, "--expression", "-e", help="Expression label (repeatable, any of)."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="A or B."),
     sort_by: str | None = typer.Option(None, "--sort-by", help="Field to sort by."),
     reverse: bool = typer.Option(False, "--reverse", help="Sort descending."),
@@ -279,7 +284,7 @@ def filter_command(
 
     with user_errors(ValueError):
         ds = load_dataset(dataset)
-        view = filter_view(ds, where or [], expression or [], _subset(subset), sort_by, reverse)
+        view = filter_view(ds, where or [], [e.value for e in expression or []], _subset(subset), sort_by, reverse)
         count = len(view)
         if save_view:
             ds.save_view(save_view, view, overwrite=True)

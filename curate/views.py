@@ -60,8 +60,10 @@ def filter_view(
         view = view.match(F("subset") == subset)
     for condition in where:
         view = view.match(parse_condition(condition, fields))
-    if expression:
-        view = view.match(F("expression.label").is_in(list(expression)))
+    if expression:  # "unknown": the faces without a measured expression (no landmarks)
+        labels = F("expression.label")
+        wanted = labels.is_in([e for e in expression if e != "unknown"])
+        view = view.match(wanted | (labels == None) if "unknown" in expression else wanted)  # noqa: E711
     if sort_by:
         if sort_by not in fields:
             raise ValueError(f"cannot sort by unknown field {sort_by!r}")

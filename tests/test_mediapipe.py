@@ -317,3 +317,17 @@ def test_a_dataset_made_with_dlib_takes_mediapipe_faces(samples, dataset_name, t
     assert report.counts_a.sum() == len(ds) - 2 and report.counts_b.sum() == 2
     result = export_faces(dataset_name, "B", tmp_path / "B", size=64, progress=False)
     assert result.count == 2
+
+
+def test_filter_finds_the_faces_without_expression(samples, dataset_name):
+    import fiftyone as fo
+
+    from curate.extract import extract
+    from curate.views import filter_view
+
+    extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=9, workers=1, progress=False)
+    ds = fo.load_dataset(dataset_name)
+    unknown = filter_view(ds, expression=["unknown"])
+    assert len(unknown) == len(ds.match(fo.ViewField("landmarks_ok") == False)) > 0  # noqa: E712
+    both = filter_view(ds, expression=["unknown", "neutral"])
+    assert len(both) == len(unknown) + len(ds.match(fo.ViewField("expression.label") == "neutral"))

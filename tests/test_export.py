@@ -199,3 +199,49 @@ def test_faceswap_masks_are_imported_into_the_crop(photos_dataset, samples, tmp_
     iou = (crop_mask & hull.astype(bool)).sum() / (crop_mask | hull.astype(bool)).sum()
     print(f"imported mask vs landmark hull in the crop: IoU {iou:.3f}")
     assert iou > 0.9
+
+
+def test_faceswap_mask_names_identity_and_video_meta_are_kept(photos_dataset, samples, tmp_path):
+    import cv2
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.interop.faceswap import read_alignments
+    from curate.interop.importing import import_faceswap
+
+    out = tmp_path / "fs"
+    export_faces(photos_dataset, "B", out, fmt="faceswap", progress=False)
+    frames, _ = read_alignments(out / "alignments.fsa")
+    face = dict(frames["obama.jpg"][0])
+    pts = face["landmarks_xy"]
+    affine = np.array([[0.5, 0, -pts[:, 0].min() * 0.5 + 4], [0, 0.5, -pts[:, 1].min() * 0.5 + 4]])
+    mask = np.zeros((128, 128), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts * 0.5 + affine[:, 2]).astype(np.int32)), 255)
+    stored = {"mask": zlib.compress(mask.tobytes()), "affine_matrix": affine, "interpolator": 2, "stored_size": 128,
+              "stored_centering": "face"}
+    names = ["components", "extended", "unet-dfl", "vgg-clear", "vgg-obstructed", "bisenet-fp_face",
+             "bisenet-fp_head", "custom_face", "custom_head"]
+    face.pop("masks", None)
+    face.pop("video_meta", None)
+    face["mask"] = {n: stored for n in names}
+    face["identity"] = {"vggface2": np.arange(512, dtype=np.float32) / 512}
+    # faceswap's own v2 layout (lib/align/alignments.py): frame -> {"faces": [...], "video_meta": {...}}
+    data = {"__meta__": {"version": 2.4}, "__data__": {
+        "obama.jpg": {"faces": [face], "video_meta": {"pts_time": 1.25, "keyframe": True}}}}
+    fsa = tmp_path / "masks.fsa"
+    fsa.write_bytes(zlib.compress(pickle.dumps(data)))
+    back = f"{photos_dataset}-names"
+    summary = import_faceswap(back, "B", fsa, samples)
+    assert summary.added == 1 and not summary.skipped
+    sample = fo.load_dataset(back).first()
+    fields = {f"mask_{n.replace('-', '_')}" for n in names}
+    assert fields <= set(sample.field_names)
+    assert sample.mask_names == {f"mask_{n.replace('-', '_')}": n for n in names}
+    assert sample.mask_unet_dfl.mask.any() and sample.mask_unet_dfl.mask.shape == sample.mask_components.mask.shape
+    assert len(sample.faceswap_identity["vggface2"]) == 512
+    assert sample.faceswap_video_meta == {"pts_time": 1.25, "keyframe": True}
+    bad = tmp_path / "bad.fsa"
+    face["mask"] = {"../../x\n": stored}
+    bad.write_bytes(zlib.compress(pickle.dumps({"__meta__": {"version": 2.4}, "__data__": {"obama.jpg": {"faces": [face]}}})))
+    with pytest.raises(Exception, match="not a plain name"):
+        import_faceswap(f"{photos_dataset}-bad", "B", bad, samples)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from curate.analyze import AnalysisSettings, describe_known_face, face_key
+from curate.interop.faceswap import mask_field
 from curate.interop.safe_pickle import FormatError
 from curate.media import write_image
 from curate.subsets import check_subset
@@ -99,9 +100,14 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
         sample["imported_from"] = tool
         for name, value in f.extra.items():
             sample[name] = value
+        names: dict[str, str] = {}
         for name, (mask, frame_to_mask) in f.masks.items():
             crop_mask = mask_to_crop(mask, frame_to_mask, np.asarray(record["align_matrix"]), settings.size)
-            sample[f"mask_{name}"] = fo.Segmentation(mask=(crop_mask > 127).astype(np.uint8))
+            field = mask_field(name, set(names))
+            names[field] = name
+            sample[field] = fo.Segmentation(mask=(crop_mask > 127).astype(np.uint8))
+        if names:
+            sample["mask_names"] = names  # field -> the tool's own mask name (unet-dfl, bisenet-fp_face, ...)
         samples.append(sample)
     ds.add_samples(samples, progress=False)
     summary.added = len(samples)

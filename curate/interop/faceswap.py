@@ -44,10 +44,32 @@ def decode_masks(face: dict[str, Any], where: str) -> dict[str, tuple[np.ndarray
             affine = np.asarray(md["affine_matrix"], dtype=np.float64).reshape(2, 3)
         except (KeyError, TypeError, ValueError, zlib.error) as exc:
             raise FormatError(f"{where}: mask {name!r} is unreadable ({type(exc).__name__}: {exc})") from None
-        if not str(name).isidentifier():
+        if not isinstance(name, str) or not name.strip() or len(name) > 64 or not name.isprintable():
             raise FormatError(f"{where}: mask name {name!r} is not a plain name")
-        out[str(name)] = (mask.copy(), affine)
+        out[name] = (mask.copy(), affine)  # faceswap names: components, unet-dfl, bisenet-fp_face, custom_head...
     return out
+
+
+def mask_field(name: str, taken: set[str] = frozenset()) -> str:
+    """The sample field of a faceswap mask: ``mask_`` + its name with every other character than a letter, digit
+    or underscore as ``_`` (``unet-dfl`` -> ``mask_unet_dfl``), made unique against ``taken``."""
+    base = "mask_" + re.sub(r"[^0-9A-Za-z_]", "_", name)
+    field, n = base, 2
+    while field in taken:
+        field, n = f"{base}_{n}", n + 1
+    return field
+
+
+def face_extras(face: dict[str, Any], video_meta: dict[str, Any] | None) -> dict[str, Any]:
+    """What faceswap stored beside the landmarks that faceset keeps on the sample: identity vectors per plugin
+    (``faceswap_identity``) and the frame's ``video_meta`` (pts_time, keyframe)."""
+    extra: dict[str, Any] = {}
+    identity = face.get("identity") or {}
+    if isinstance(identity, dict) and identity:
+        extra["faceswap_identity"] = {str(k): np.asarray(v, dtype=np.float32).ravel().tolist() for k, v in identity.items()}
+    if isinstance(video_meta, dict) and video_meta:
+        extra["faceswap_video_meta"] = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in video_meta.items()}
+    return extra
 
 
 def read_alignments(path: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
@@ -67,7 +89,8 @@ def read_alignments(path: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[s
         for name, entry in frames.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("faces"), list):
                 raise FormatError(f"frame {name!r}: expected {{'faces': [...]}}")
-            out[str(name)] = [_check_face(f, f"frame {name!r}") for f in entry["faces"]]
+            out[str(name)] = [{**_check_face(f, f"frame {name!r}"), "video_meta": entry.get("video_meta")}
+                              for f in entry["faces"]]
         return out, dict(meta)
     out = {}
     for name, faces in data.items():
@@ -79,8 +102,10 @@ def read_alignments(path: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[s
 
 def write_alignments(path: Path, frames: dict[str, list[dict[str, Any]]]) -> Path:
     """Write a v2 .fsa (zlib pickle of plain data + numpy arrays) atomically."""
+    internal = ("masks", "video_meta")  # what read_alignments decodes for faceset, not faceswap's face keys
     data = {"__meta__": {"version": ALIGNMENTS_VERSION},
-            "__data__": {name: {"faces": faces, "video_meta": {}} for name, faces in frames.items()}}
+            "__data__": {name: {"faces": [{k: v for k, v in f.items() if k not in internal} for f in faces],
+                                "video_meta": {}} for name, faces in frames.items()}}
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
     tmp.write_bytes(zlib.compress(pickle.dumps(data, protocol=4)))
     os.replace(tmp, path)

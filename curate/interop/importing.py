@@ -15,7 +15,7 @@ from tqdm import tqdm
 from curate.extract import report_error
 from curate.interop.common import ImportSummary, KnownFace, add_known_faces, safe_child
 from curate.interop.dfl import parse_dfl_meta, read_dfl_meta
-from curate.interop.faceswap import parse_video_key, read_alignments
+from curate.interop.faceswap import face_extras, parse_video_key, read_alignments
 from curate.interop.safe_pickle import FormatError
 from curate.media import MediaError, iter_video, load_image
 from curate.subsets import check_subset
@@ -81,7 +81,8 @@ def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, b
         for index, face in enumerate(faces):
             pts = face["landmarks_xy"]
             batch.append(KnownFace(source, frame, index, rgb, pts, pts, (face["x"], face["y"], face["w"], face["h"]),
-                                   (rgb.shape[1], rgb.shape[0]), is_video, masks=face["masks"]))
+                                   (rgb.shape[1], rgb.shape[0]), is_video, extra=face_extras(face, face.get("video_meta")),
+                                   masks=face["masks"]))
         if len(batch) >= CHUNK:
             _flush(batch, summary, add)
     _flush(batch, summary, add)

@@ -268,8 +268,10 @@ def extract(
         bar.close()
         if flush_error:
             raise flush_error
-    if created and summary.faces == 0 and not len(ds):
-        store.delete_dataset(dataset)  # a first run that found nothing leaves no empty dataset behind
+    if created and summary.faces == 0 and not len(ds) and not store.has_markers(ds, besides={s.sid for s, _, _ in plan}):
+        # a first run that found nothing leaves no empty dataset behind (unless another process has begun
+        # writing into it: its markers say so)
+        store.delete_dataset(dataset)
     return summary
 
 

@@ -119,6 +119,11 @@ def set_progress(ds: fo.Dataset, source_id: str, marker: dict[str, Any]) -> None
                           {"$set": {"marker": marker}}, upsert=True)
 
 
+def has_markers(ds: fo.Dataset, besides: set[str] = frozenset()) -> bool:
+    """Whether resume markers of other sources than ``besides`` exist for this dataset (another process at work)."""
+    return _markers().find_one({"dataset": _dataset_key(ds), "source_id": {"$nin": sorted(besides)}}) is not None
+
+
 def add_new_samples(ds: fo.Dataset, samples: list[fo.Sample]) -> int:
     """Add the samples whose face_key is not stored yet (returns how many were new); safe when other processes
     add the same faces at the same time."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from curate.analysis.expression import LABELS
+from curate.progress import busy
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -163,7 +164,7 @@ def gaps(
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
     dataset = _dataset(dataset_arg, dataset_opt)
     from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
-    with user_errors():
+    with user_errors(), busy("gaps"):
         report, paths, views = dataset_gaps(
             dataset, _edges(yaw_bins, DEFAULT_YAW_EDGES), _edges(pitch_bins, DEFAULT_PITCH_EDGES),
             by_expression=by == "expression", min_count=min_count, thin_ratio=thin_ratio, out_dir=out,
@@ -195,7 +196,7 @@ def identity(
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
     dataset = _dataset(dataset_arg, dataset_opt)
     from curate.identity import dataset_identity
-    with user_errors(ValueError):
+    with user_errors(ValueError), busy(f"identity of subset {_subset(subset)}"):
         scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
     typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces, {int((~scores.ok).sum())} flagged as another identity "
                f"(threshold {scores.threshold:g}), {len(set(scores.cluster.tolist()))} identity clusters")
@@ -214,7 +215,7 @@ def delete(
     from curate.store import DatasetNotFound, load_dataset
     from curate.trash import delete_reversibly
 
-    with user_errors():
+    with user_errors(), busy("moving to the trash"):
         ds = load_dataset(dataset)
         if not ds.has_saved_view(view):
             raise DatasetNotFound(f"no saved view {view!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
@@ -253,7 +254,7 @@ def dedupe(
     dataset = _dataset(dataset_arg, dataset_opt)
     from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, dataset_dedupe
 
-    with user_errors(ValueError):
+    with user_errors(ValueError), busy("near-duplicates"):
         results, batch = dataset_dedupe(
             dataset, _subset(subset), method.value, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
             max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,

@@ -283,7 +283,7 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
         faces.append(entry)
         meta = {"alignments": {k: entry[k] for k in ("x", "y", "w", "h", "landmarks_xy", "mask", "identity")},
                 "source": {"alignments_version": 2.4, "original_filename": file.name, "face_index": len(faces) - 1,
-                           "source_filename": key, "source_is_video": is_video, "source_frame_dims": tuple(v["frame_size"][::-1])}}
+                           "source_filename": key, "source_is_video": is_video, "source_frame_dims": tuple(v["frame_size"][::-1]) if v.get("frame_size") else None}}
         _atomic_bytes(file, png_with_meta(encode_image(crop, ".png"), meta))
     elif fmt == "dfl":
         from curate.interop.dfl import dfl_meta, write_dfl_meta

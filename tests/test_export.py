@@ -111,6 +111,13 @@ def test_dfl_round_trip(photos_dataset, samples, tmp_path):
         before = _source_landmarks(fo.load_dataset(photos_dataset))
         for pts in after:
             assert min(np.abs(pts - b).max() for b in before.values()) < 0.5
+        ds = fo.load_dataset(back)
+        sizes = ds.values("frame_size") if ds.has_sample_field("frame_size") else [None] * len(ds)
+        if frames is None:  # the source frame is not at hand: its size is unknown, not the crop's
+            assert sizes == [None] * 4
+        else:
+            assert all(s is not None and s[0] > 256 for s in sizes)
+        export_faces(back, "B", tmp_path / f"again{frames is None}", fmt="faceswap", progress=False)  # still exports
 
 
 class _RunsCode:
@@ -224,6 +231,9 @@ def test_faceswap_mask_names_identity_and_video_meta_are_kept(photos_dataset, sa
     face.pop("masks", None)
     face.pop("video_meta", None)
     face["mask"] = {n: stored for n in names}
+    raw = pickle.loads(zlib.decompress((out / "alignments.fsa").read_bytes()))  # our own file: trusted here
+    written = raw["__data__"]["obama.jpg"]["faces"][0]
+    assert isinstance(written["landmarks_xy"], list) and isinstance(written.get("thumb", []), list)
     face["identity"] = {"vggface2": np.arange(512, dtype=np.float32) / 512}
     # faceswap's own v2 layout (lib/align/alignments.py): frame -> {"faces": [...], "video_meta": {...}}
     data = {"__meta__": {"version": 2.4}, "__data__": {

@@ -37,7 +37,7 @@ class KnownFace:
     landmarks: np.ndarray
     source_landmarks: np.ndarray
     bbox: tuple[float, float, float, float] | None
-    frame_size: tuple[int, int]
+    frame_size: tuple[int, int] | None  # None: the source frame is not at hand (a DFL JPG without --frames)
     is_video: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     masks: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (mask, frame->mask 2x3)
@@ -92,7 +92,8 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
         record, crop = describe_known_face(f.rgb, f.landmarks, embedder, settings, f.bbox)
         path = Path(settings.crops_dir) / f"{key}.jpg"
         write_image(crop, path)
-        record.update(face_key=key, face_index=f.index, filepath=str(path), frame_size=list(f.frame_size),
+        record.update(face_key=key, face_index=f.index, filepath=str(path),
+                      frame_size=list(f.frame_size) if f.frame_size else None,
                       source_landmarks=np.round(f.source_landmarks, 3).tolist())
         if f.bbox is not None:
             record["bbox"] = [float(v) for v in f.bbox]

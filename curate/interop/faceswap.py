@@ -124,13 +124,14 @@ def parse_video_key(name: str) -> tuple[str, int] | None:
 
 
 def face_entry(bbox: list[float], landmarks: np.ndarray, thumb: np.ndarray | None = None) -> dict[str, Any]:
-    """One face of an alignments file."""
+    """One face of an alignments file, typed as current faceswap writes it (``DetectedFace.to_alignment``:
+    landmarks and the JPEG thumbnail as lists, so faceswap does not rewrite the file on load)."""
     x, y, w, h = (int(round(v)) for v in bbox)
     entry: dict[str, Any] = {"x": x, "y": y, "w": w, "h": h,
-                             "landmarks_xy": np.asarray(landmarks, dtype=np.float32), "mask": {}, "identity": {}}
+                             "landmarks_xy": np.asarray(landmarks, dtype=np.float32).tolist(), "mask": {}, "identity": {}}
     if thumb is not None:
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(cv2.resize(thumb, (96, 96), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR))
-        entry["thumb"] = buf if ok else None
+        entry["thumb"] = buf.tolist() if ok else None
     return entry
 
 

@@ -109,10 +109,9 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
                 rgb = load_image(source_file)
                 face = KnownFace(source_file, 0, index, rgb, info["source_landmarks"], info["source_landmarks"],
                                  info["bbox"], (rgb.shape[1], rgb.shape[0]))
-            else:  # the aligned JPG itself, through its own landmarks
+            else:  # the aligned JPG itself, through its own landmarks; the source frame's size is not known
                 rgb = load_image(path)
-                face = KnownFace(path, 0, 0, rgb, info["landmarks"], info["source_landmarks"], info["bbox"],
-                                 (rgb.shape[1], rgb.shape[0]))
+                face = KnownFace(path, 0, 0, rgb, info["landmarks"], info["source_landmarks"], info["bbox"], None)
             face.extra = {"dfl_face_type": info["face_type"], "dfl_source_filename": info["source_filename"]}
             batch.append(face)
         except (FormatError, MediaError, OSError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from curate.analysis.align import transform_points
 from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
 from curate.media import encode_image
 from curate.subsets import check_subset
@@ -161,15 +163,19 @@ def plot_distribution(rows: list[dict[str, Any]], path: Path, title: str) -> Pat
     return path
 
 
-def alignment_info(rows: list[dict[str, Any]], backends: list[str | None]) -> dict[str, Any]:
-    """How the exported crops were aligned (coverage from their landmarks, landmark backend), for conversion."""
+def alignment_info(rows: list[dict[str, Any]], backends: list[str | None], fmt: str = "folder") -> dict[str, Any]:
+    """How the exported crops were aligned (coverage from their landmarks, landmark backend), for conversion;
+    a faceswap export is in faceswap's own geometry, which faceset's training does not read."""
     from collections import Counter
 
     from curate.analysis.align import median_coverage
 
     named = Counter(b for b in backends if b)
-    return {"coverage": median_coverage([r["landmarks"] for r in rows], [r["size"] for r in rows]) if rows else None,
+    info = {"coverage": median_coverage([r["landmarks"] for r in rows], [r["size"] for r in rows]) if rows else None,
             "backend": named.most_common(1)[0][0] if named else "dlib"}
+    if fmt == "faceswap":
+        info["geometry"] = "faceswap-head"
+    return info
 
 
 def export_faces(
@@ -209,15 +215,18 @@ def export_faces(
     out = Path(out)
     prepare_folder(out, overwrite)
     rows, fsa_frames = [], {}
-    for k in tqdm(chosen.tolist(), desc=f"export {subset}", unit="face", disable=not progress, leave=False,
-                  dynamic_ncols=True):
-        rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames))
+    order = chosen.tolist()
+    frames = _Frames() if fmt == "faceswap" else None
+    if frames is not None:  # faceswap's crops are cut from the source frames: read each source once, in order
+        order.sort(key=lambda k: (str(values["source"][k]), int(values["frame"][k])))
+    for k in tqdm(order, desc=f"export {subset}", unit="face", disable=not progress, leave=False, dynamic_ncols=True):
+        rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames, frames))
     if fmt == "faceswap":
         from curate.interop.faceswap import write_alignments
 
         write_alignments(out / "alignments.fsa", fsa_frames)
     manifest = {"dataset": name, "subset": subset, "format": fmt, "match": match, "seed": seed, "n": len(rows),
-                "alignment": alignment_info(rows, [values.get("backend", [None] * len(exprs))[k] for k in chosen]),
+                "alignment": alignment_info(rows, [values.get("backend", [None] * len(exprs))[k] for k in chosen], fmt),
                 "yaw_edges": list(DEFAULT_YAW_EDGES), "pitch_edges": list(DEFAULT_PITCH_EDGES), "faces": rows}
     _atomic_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     with open(out / "manifest.csv.tmp", "w", newline="") as fh:
@@ -259,11 +268,60 @@ def prepare_folder(out: Path, overwrite: bool = False) -> None:
             p.unlink()
 
 
-def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list]) -> dict[str, Any]:
+class _Frames:
+    """Source frames asked for in (source, frame) order: images loaded, one video decoded forward at a time."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.frames: Any = None
+        self.index, self.rgb = -1, None
+        self.warned = False
+
+    def get(self, source: str, frame: int, is_video: bool) -> np.ndarray | None:
+        """The RGB frame, or None when the source is gone or too short."""
+        from curate.media import MediaError, iter_video, load_image
+
+        path = Path(source)
+        try:
+            if not path.is_file():
+                return None
+            if not is_video:
+                return load_image(path)
+            if self.path != path or frame < self.index:
+                self.path, self.frames, self.index = path, iter_video(path), -1
+            while self.index < frame:
+                self.index, self.rgb = next(self.frames)
+            return self.rgb if self.index == frame else None
+        except (MediaError, OSError, StopIteration):
+            self.path = None
+            return None
+
+
+def _faceswap_face(v: dict[str, Any], crop: np.ndarray, size: int | None, frames: _Frames) -> tuple[np.ndarray, np.ndarray]:
+    """The face faceswap would cut for this face (head centering, coverage 1.0) and its 68 landmarks on it."""
+    from curate.interop import faceswap_geometry as fsg
+
+    side = size or fsg.DEFAULT_SIZE
+    marks = np.asarray(v["source_landmarks"], dtype=np.float64)
+    matrix = fsg.aligned_matrix(marks, side)
+    frame = frames.get(str(v["source"]), int(v["frame"]), v.get("source_type") == "video")
+    if frame is None:  # the source is gone: cut from faceset's crop (what lies outside it stays black)
+        if not frames.warned:
+            print(f"faceset: warning: {v['source']} is not readable: faceswap crops are cut from faceset's "
+                  "crops instead, with black where they end", file=sys.stderr)
+            frames.warned = True
+        to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])  # noqa: E731
+        from_crop = (to3(matrix) @ np.linalg.inv(to3(v["align_matrix"])))[:2]  # the crop as extracted
+        return fsg.cut_face(crop, from_crop, side), transform_points(marks, matrix)
+    return fsg.cut_face(frame, matrix, side), transform_points(marks, matrix)
+
+
+def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list],
+                frames: _Frames | None = None) -> dict[str, Any]:
     """Write one face in the chosen format; returns its manifest row."""
     from curate.media import load_image
 
-    crop = load_image(Path(v["filepath"]))
+    crop = extracted = load_image(Path(v["filepath"]))
     pts = np.asarray(v["landmarks"].keypoints[0].points, dtype=np.float64) * crop.shape[1]
     matrix = np.asarray(v["align_matrix"], dtype=np.float64)
     if size and size != crop.shape[1]:
@@ -276,6 +334,7 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
     if fmt == "faceswap":
         from curate.interop.faceswap import face_entry, frame_key, png_with_meta
 
+        crop, pts = _faceswap_face(v, extracted, size, frames or _Frames())
         key = frame_key(source, v["frame"], is_video)
         faces = fsa_frames.setdefault(key, [])
         entry = face_entry(v["bbox"], np.asarray(v["source_landmarks"]), crop)

@@ -255,3 +255,73 @@ def test_faceswap_mask_names_identity_and_video_meta_are_kept(photos_dataset, sa
     bad.write_bytes(zlib.compress(pickle.dumps({"__meta__": {"version": 2.4}, "__data__": {"obama.jpg": {"faces": [face]}}})))
     with pytest.raises(Exception, match="not a plain name"):
         import_faceswap(f"{photos_dataset}-bad", "B", bad, samples)
+
+
+def _faceswap_matrix_by_the_book(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """faceswap's aligned-face matrix computed here from its documented constants and formulas (lib/align),
+    independently of curate.interop.faceswap_geometry: Umeyama (skimage's formulation) of points 17-67 onto the
+    51-point mean face, solvePnP of 26 of them against the 3D mean head (focal 4, centre 0.5), head centre
+    (0, 0, -2.3) projected, padding round(size * (0.625 + 1 - 1) / 2)."""
+    import cv2
+    from importlib.resources import files
+
+    with (files("curate") / "data" / "faceswap_geometry.npz").open("rb") as fh:
+        c = dict(np.load(fh))
+    src, dst = landmarks[17:], c["mean_face_51"]
+    sm, dm = src.mean(0), dst.mean(0)
+    a = (dst - dm).T @ (src - sm) / len(src)
+    d = np.ones(2)
+    if np.linalg.det(a) < 0:
+        d[1] = -1
+    u, sv, vt = np.linalg.svd(a)
+    rot = u @ np.diag(d) @ vt
+    scale = 1.0 / (src - sm).var(0).sum() * (sv @ d)
+    legacy = np.hstack([scale * rot, (dm - scale * rot @ sm)[:, None]])
+    aligned = landmarks @ legacy[:, :2].T + legacy[:, 2]
+    cam = np.array([[4, 0, 0.5], [0, 4, 0.5], [0, 0, 1]], dtype=np.float64)
+    _, rv, tv = cv2.solvePnP(c["mean_face_3d_26"], aligned[c["core_landmarks"]], cam, np.zeros((4, 1)))
+    head = cv2.projectPoints(np.array([[0.0, 0.0, -2.3]]), rv, tv, cam, np.zeros((4, 1)))[0].reshape(2) - 0.5
+    pad = round(size * 0.625 / 2)
+    m = legacy.copy()
+    m[:, 2] -= head
+    m = m * (size - 2 * pad)
+    m[:, 2] += pad
+    return m
+
+
+def test_faceswap_export_is_cut_in_faceswaps_own_geometry(photos_dataset, samples, tmp_path):
+    import cv2
+
+    from curate.export import export_faces
+    from curate.interop.faceswap import read_alignments, read_png_meta
+    from curate.media import load_image
+
+    out = tmp_path / "fs"
+    export_faces(photos_dataset, "B", out, fmt="faceswap", size=256, progress=False)
+    frames, _ = read_alignments(out / "alignments.fsa")
+    checked = 0
+    for png in sorted(p for p in out.glob("*.png") if p.name != "distribution.png"):
+        meta = read_png_meta(png.read_bytes())
+        name = meta["source"]["source_filename"]
+        marks = np.asarray(meta["alignments"]["landmarks_xy"], dtype=np.float64)
+        expected = _faceswap_matrix_by_the_book(marks, 256)
+        corners = np.array([[0, 0], [255, 0], [0, 255], [255, 255]], dtype=np.float64)
+        inv = cv2.invertAffineTransform(expected)
+        frame_corners = corners @ inv[:, :2].T + inv[:, 2]
+        # the exported face shows the frame region faceswap's matrix selects: compare pixels
+        want = cv2.warpAffine(load_image(samples / name), expected, (256, 256), flags=cv2.INTER_AREA)
+        got = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+        assert np.abs(want.astype(int) - got.astype(int)).mean() < 2.0, name
+        fs_marks = marks @ expected[:, :2].T + expected[:, 2]
+        manifest = json.loads((out / "manifest.json").read_text())
+        row = next(f for f in manifest["faces"] if f["file"] == png.name)
+        assert np.abs(np.asarray(row["landmarks"]) - fs_marks).max() < 1.0  # within 1 px
+        assert np.isfinite(frame_corners).all()
+        checked += 1
+    assert checked == 4
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["alignment"]["geometry"] == "faceswap-head"
+    from train.data import FaceSetError, load_faceset
+
+    with pytest.raises(FaceSetError, match="faceswap-head geometry"):  # faceset trains on its own geometry only
+        load_faceset(out, 64)

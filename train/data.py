@@ -51,6 +51,10 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
         faces = data["faces"]
     except (ValueError, KeyError) as exc:
         raise FaceSetError(f"{manifest}: not a faceset manifest ({exc})") from None
+    geometry = (data.get("alignment") or {}).get("geometry", "faceset")
+    if geometry != "faceset":
+        raise FaceSetError(f"{folder}: its crops are in {geometry} geometry (for that tool); export with "
+                           "--format folder to train faceset")
     images, marks, bins, files = [], [], [], []
     for face in faces:
         bgr = cv2.imread(str(folder / Path(face["file"]).name), cv2.IMREAD_COLOR)

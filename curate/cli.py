@@ -56,6 +56,14 @@ def _subset(value: Subset | None) -> str | None:
 Expression = Enum("Expression", {name: name for name in (*LABELS, "unknown")}, type=str)  # labels to filter on
 
 
+class DflFaceType(str, Enum):
+    half_face = "half_face"
+    midfull_face = "midfull_face"
+    full_face = "full_face"
+    whole_face = "whole_face"
+    head = "head"
+
+
 class GapsBy(str, Enum):
     expression = "expression"
 
@@ -334,6 +342,7 @@ def export(
     view: str | None = typer.Option(None, "--view", help="Export from this saved view only."),
     no_expression: bool = typer.Option(False, "--no-expression", help="Balance over pose only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export in --out (anything else there is refused)."),
+    face_type: DflFaceType = typer.Option(DflFaceType.full_face, "--face-type", help="dfl: DeepFaceLab face type of the crops."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
     dataset = _dataset(dataset_arg, dataset_opt)
@@ -341,7 +350,7 @@ def export(
 
     with user_errors(ValueError):
         result = export_faces(dataset, _subset(subset), out, n, _subset(match), fmt.value, size, seed, not no_expression, view,
-                              overwrite=overwrite)
+                              overwrite=overwrite, face_type=face_type.value)
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
 
 

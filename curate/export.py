@@ -163,7 +163,8 @@ def plot_distribution(rows: list[dict[str, Any]], path: Path, title: str) -> Pat
     return path
 
 
-def alignment_info(rows: list[dict[str, Any]], backends: list[str | None], fmt: str = "folder") -> dict[str, Any]:
+def alignment_info(rows: list[dict[str, Any]], backends: list[str | None], fmt: str = "folder",
+                   face_type: str = "full_face") -> dict[str, Any]:
     """How the exported crops were aligned (coverage from their landmarks, landmark backend), for conversion;
     a faceswap export is in faceswap's own geometry, which faceset's training does not read."""
     from collections import Counter
@@ -175,17 +176,24 @@ def alignment_info(rows: list[dict[str, Any]], backends: list[str | None], fmt: 
             "backend": named.most_common(1)[0][0] if named else "dlib"}
     if fmt == "faceswap":
         info["geometry"] = "faceswap-head"
+    elif fmt == "dfl":
+        info["geometry"] = f"dfl-{face_type}"
     return info
 
 
 def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
-    overwrite: bool = False,
+    overwrite: bool = False, face_type: str = "full_face",
 ) -> ExportResult:
     """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
     check_subset(subset)
     check_subset(match, optional=True)
+    if fmt == "dfl":
+        from curate.interop.dfl_geometry import FACE_TYPES
+
+        if face_type not in FACE_TYPES:
+            raise ValueError(f"unknown DeepFaceLab face type {face_type!r}: use one of {', '.join(FACE_TYPES)}")
     from fiftyone import ViewField as F
 
     from curate.store import fo, load_dataset
@@ -216,17 +224,18 @@ def export_faces(
     prepare_folder(out, overwrite)
     rows, fsa_frames = [], {}
     order = chosen.tolist()
-    frames = _Frames() if fmt == "faceswap" else None
-    if frames is not None:  # faceswap's crops are cut from the source frames: read each source once, in order
+    frames = _Frames() if fmt in ("faceswap", "dfl") else None
+    if frames is not None:  # the tools' crops are cut from the source frames: read each source once, in order
         order.sort(key=lambda k: (str(values["source"][k]), int(values["frame"][k])))
     for k in tqdm(order, desc=f"export {subset}", unit="face", disable=not progress, leave=False, dynamic_ncols=True):
-        rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames, frames))
+        rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames, frames, face_type))
     if fmt == "faceswap":
         from curate.interop.faceswap import write_alignments
 
         write_alignments(out / "alignments.fsa", fsa_frames)
     manifest = {"dataset": name, "subset": subset, "format": fmt, "match": match, "seed": seed, "n": len(rows),
-                "alignment": alignment_info(rows, [values.get("backend", [None] * len(exprs))[k] for k in chosen], fmt),
+                "alignment": alignment_info(rows, [values.get("backend", [None] * len(exprs))[k] for k in chosen], fmt,
+                                            face_type),
                 "yaw_edges": list(DEFAULT_YAW_EDGES), "pitch_edges": list(DEFAULT_PITCH_EDGES), "faces": rows}
     _atomic_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     with open(out / "manifest.csv.tmp", "w", newline="") as fh:
@@ -297,27 +306,23 @@ class _Frames:
             return None
 
 
-def _faceswap_face(v: dict[str, Any], crop: np.ndarray, size: int | None, frames: _Frames) -> tuple[np.ndarray, np.ndarray]:
-    """The face faceswap would cut for this face (head centering, coverage 1.0) and its 68 landmarks on it."""
-    from curate.interop import faceswap_geometry as fsg
-
-    side = size or fsg.DEFAULT_SIZE
-    marks = np.asarray(v["source_landmarks"], dtype=np.float64)
-    matrix = fsg.aligned_matrix(marks, side)
+def _cut_for_tool(v: dict[str, Any], extracted: np.ndarray, matrix: np.ndarray, side: int, frames: _Frames,
+                  cut: Any) -> np.ndarray:
+    """The face another tool would cut with ``matrix`` (frame -> its crop) from the source frame; from faceset's
+    own crop when the source is gone (black where that crop ends), with one warning."""
     frame = frames.get(str(v["source"]), int(v["frame"]), v.get("source_type") == "video")
-    if frame is None:  # the source is gone: cut from faceset's crop (what lies outside it stays black)
-        if not frames.warned:
-            print(f"faceset: warning: {v['source']} is not readable: faceswap crops are cut from faceset's "
-                  "crops instead, with black where they end", file=sys.stderr)
-            frames.warned = True
-        to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])  # noqa: E731
-        from_crop = (to3(matrix) @ np.linalg.inv(to3(v["align_matrix"])))[:2]  # the crop as extracted
-        return fsg.cut_face(crop, from_crop, side), transform_points(marks, matrix)
-    return fsg.cut_face(frame, matrix, side), transform_points(marks, matrix)
+    if frame is not None:
+        return cut(frame, matrix, side)
+    if not frames.warned:
+        print(f"faceset: warning: {v['source']} is not readable: the exported crops are cut from faceset's "
+              "crops instead, with black where they end", file=sys.stderr)
+        frames.warned = True
+    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])  # noqa: E731
+    return cut(extracted, (to3(matrix) @ np.linalg.inv(to3(v["align_matrix"])))[:2], side)
 
 
 def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list],
-                frames: _Frames | None = None) -> dict[str, Any]:
+                frames: _Frames | None = None, face_type: str = "full_face") -> dict[str, Any]:
     """Write one face in the chosen format; returns its manifest row."""
     from curate.media import load_image
 
@@ -334,7 +339,12 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
     if fmt == "faceswap":
         from curate.interop.faceswap import face_entry, frame_key, png_with_meta
 
-        crop, pts = _faceswap_face(v, extracted, size, frames or _Frames())
+        from curate.interop import faceswap_geometry as fsg
+
+        side = size or fsg.DEFAULT_SIZE
+        marks = np.asarray(v["source_landmarks"], dtype=np.float64)
+        matrix = fsg.aligned_matrix(marks, side)
+        crop, pts = _cut_for_tool(v, extracted, matrix, side, frames or _Frames(), fsg.cut_face), transform_points(marks, matrix)
         key = frame_key(source, v["frame"], is_video)
         faces = fsa_frames.setdefault(key, [])
         entry = face_entry(v["bbox"], np.asarray(v["source_landmarks"]), crop)
@@ -345,11 +355,16 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
                            "source_filename": key, "source_is_video": is_video, "source_frame_dims": tuple(v["frame_size"][::-1]) if v.get("frame_size") else None}}
         _atomic_bytes(file, png_with_meta(encode_image(crop, ".png"), meta))
     elif fmt == "dfl":
+        from curate.interop import dfl_geometry as dflg
         from curate.interop.dfl import dfl_meta, write_dfl_meta
 
+        side = size or dflg.DEFAULT_SIZE
+        marks = np.asarray(v["source_landmarks"], dtype=np.float64)
+        matrix = dflg.transform_mat(marks, side, face_type)
+        crop, pts = _cut_for_tool(v, extracted, matrix, side, frames or _Frames(), dflg.cut_face), transform_points(marks, matrix)
         file = out / f"{stem}.jpg"
         meta = dfl_meta(pts, source.name if not is_video else f"{source.stem}_{v['frame'] + 1:06d}.png",
-                        v["bbox"], np.asarray(v["source_landmarks"]), matrix)
+                        v["bbox"], marks, matrix, face_type)
         _atomic_bytes(file, write_dfl_meta(encode_image(crop, ".jpg"), meta))
     else:
         file = out / f"{stem}.jpg"

@@ -325,3 +325,57 @@ def test_faceswap_export_is_cut_in_faceswaps_own_geometry(photos_dataset, sample
 
     with pytest.raises(FaceSetError, match="faceswap-head geometry"):  # faceset trains on its own geometry only
         load_faceset(out, 64)
+
+
+def _dfl_matrix_by_the_book(landmarks: np.ndarray, size: int, padding: float, up: float = 0.0) -> np.ndarray:
+    """DeepFaceLab's get_transform_mat recomputed here from its documented formula (facelib/LandmarksProcessor):
+    Umeyama of points 17-48 + 54 onto landmarks_2D_new, unit square back into the frame, the square along its
+    diagonals with half-diagonal |c0 - c2| * (padding * sqrt(2) + 0.5), centre moved up by ``up`` of a side."""
+    import cv2
+    from importlib.resources import files
+
+    with (files("curate") / "data" / "dfl_geometry.npz").open("rb") as fh:
+        mean = np.load(fh)["landmarks_2d_new"]
+    src = np.concatenate([landmarks[17:49], landmarks[54:55]])
+    sm, dm = src.mean(0), mean.mean(0)
+    a = (mean - dm).T @ (src - sm) / len(src)
+    u, sv, vt = np.linalg.svd(a)
+    d = np.ones(2) if np.linalg.det(a) >= 0 else np.array([1.0, -1.0])
+    rot = u @ np.diag(d) @ vt
+    scale = (sv @ d) / (src - sm).var(0).sum()
+    unit = np.hstack([scale * rot, (dm - scale * rot @ sm)[:, None]])
+    inv = cv2.invertAffineTransform(unit)
+    g = np.array([(0, 0), (1, 0), (1, 1), (0, 1), (0.5, 0.5)], dtype=np.float64) @ inv[:, :2].T + inv[:, 2]
+    c = g[4] + (g[0] - g[3]) * up
+    tb, bt = (g[2] - g[0]) / np.linalg.norm(g[2] - g[0]), (g[1] - g[3]) / np.linalg.norm(g[1] - g[3])
+    mod = np.linalg.norm(g[0] - g[2]) * (padding * np.sqrt(2.0) + 0.5)
+    src3 = np.float32([c - tb * mod, c + bt * mod, c + tb * mod])
+    return cv2.getAffineTransform(src3, np.float32([(0, 0), (size, 0), (size, size)]))
+
+
+@pytest.mark.parametrize("face_type,padding,up", [("full_face", 0.2109375, 0.0), ("whole_face", 0.40, 0.07)])
+def test_dfl_export_is_cut_in_deepfacelabs_face_type_geometry(photos_dataset, samples, tmp_path, face_type, padding, up):
+    import cv2
+
+    from curate.export import export_faces
+    from curate.interop.dfl import read_dfl_meta
+    from curate.media import load_image
+
+    out = tmp_path / face_type
+    export_faces(photos_dataset, "B", out, fmt="dfl", size=256, face_type=face_type, progress=False)
+    jpgs = sorted(out.glob("*.jpg"))
+    assert len(jpgs) == 4
+    for jpg in jpgs:
+        meta = read_dfl_meta(jpg.read_bytes())
+        assert meta["face_type"] == face_type
+        marks = np.asarray(meta["source_landmarks"], dtype=np.float64)
+        expected = _dfl_matrix_by_the_book(marks, 256, padding, up)
+        ours = np.asarray(meta["image_to_face_mat"], dtype=np.float64)
+        corners = np.array([[0, 0], [255, 0], [0, 255], [255, 255]], dtype=np.float64)
+        a, b = cv2.invertAffineTransform(expected), cv2.invertAffineTransform(ours)
+        assert np.abs((corners @ a[:, :2].T + a[:, 2]) - (corners @ b[:, :2].T + b[:, 2])).max() < 1.0
+        aligned = np.asarray(meta["landmarks"], dtype=np.float64)
+        assert np.abs(aligned - (marks @ expected[:, :2].T + expected[:, 2])).max() < 1.0
+        want = cv2.warpAffine(load_image(samples / meta["source_filename"]), expected, (256, 256))
+        got = cv2.cvtColor(cv2.imread(str(jpg)), cv2.COLOR_BGR2RGB)
+        assert np.abs(want.astype(int) - got.astype(int)).mean() < 4.0  # (JPEG)

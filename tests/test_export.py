@@ -379,3 +379,50 @@ def test_dfl_export_is_cut_in_deepfacelabs_face_type_geometry(photos_dataset, sa
         want = cv2.warpAffine(load_image(samples / meta["source_filename"]), expected, (256, 256))
         got = cv2.cvtColor(cv2.imread(str(jpg)), cv2.COLOR_BGR2RGB)
         assert np.abs(want.astype(int) - got.astype(int)).mean() < 4.0  # (JPEG)
+
+
+@pytest.mark.parametrize("layout", ["new", "old"])
+def test_dfl_xseg_polygons_and_masks_import_from_new_and_old_keys(photos_dataset, samples, tmp_path, layout):
+    import cv2
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.interop.dfl import read_dfl_meta, write_dfl_meta
+    from curate.interop.importing import import_dfl
+
+    out = tmp_path / "dfl"
+    export_faces(photos_dataset, "B", out, fmt="dfl", size=256, progress=False)
+    jpg = out / "obama_0.jpg"
+    data = jpg.read_bytes()
+    meta = read_dfl_meta(data)
+    pts = np.asarray(meta["landmarks"], dtype=np.float64)
+    hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2)
+    mask = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(mask, [np.round(hull).astype(np.int32)], 255)
+    mouth = pts[48:60].astype(np.float32)
+    if layout == "new":  # DeepFaceLab 2.0: SegIEPolys.dump() and an encoded PNG xseg_mask
+        meta["seg_ie_polys"] = {"polys": [{"type": 1, "pts": hull.astype(np.float32)}, {"type": 0, "pts": mouth}]}
+        meta["xseg_mask"] = cv2.imencode(".png", mask)[1]
+    else:  # older files: ie_polys as [(type, pts)], a JPEG fanseg_mask, pitch_yaw_roll in radians
+        meta["ie_polys"] = [(1, hull.tolist()), (0, mouth.tolist())]
+        meta["fanseg_mask"] = cv2.imencode(".jpg", mask)[1]
+        meta["pitch_yaw_roll"] = (0.1, -0.2, 0.05)
+    only = tmp_path / "one"
+    only.mkdir()
+    (only / jpg.name).write_bytes(write_dfl_meta(data, meta))
+    for frames in (samples, None):
+        back = f"{photos_dataset}-{layout}{frames is None}"
+        assert import_dfl(back, "B", only, frames).added == 1
+        sample = fo.load_dataset(back).first()
+        labels = [p.label for p in sample.xseg_polygons.polylines]
+        assert labels == ["include", "exclude"]
+        field = "mask_xseg" if layout == "new" else "mask_fanseg"
+        got = sample[field].mask.astype(bool)
+        size = got.shape[0]
+        drawn = np.zeros((size, size), np.uint8)  # the include polygon, drawn in the crop, is the mask
+        poly = np.asarray(sample.xseg_polygons.polylines[0].points[0]) * size
+        cv2.fillPoly(drawn, [np.round(poly).astype(np.int32)], 1)
+        iou = (got & drawn.astype(bool)).sum() / max((got | drawn.astype(bool)).sum(), 1)
+        assert iou > 0.9, iou
+        if layout == "old":
+            assert sample.dfl_pitch_yaw_roll == pytest.approx([0.1, -0.2, 0.05])

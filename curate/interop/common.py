@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.analysis.align import transform_points
 from curate.analyze import AnalysisSettings, describe_known_face, face_key
 from curate.interop.faceswap import mask_field
 from curate.interop.safe_pickle import FormatError
@@ -41,6 +42,7 @@ class KnownFace:
     is_video: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     masks: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (mask, frame->mask 2x3)
+    polygons: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (label, points in frame pixels)
 
 
 def mask_to_crop(mask: np.ndarray, frame_to_mask: np.ndarray, frame_to_crop: np.ndarray, size: int) -> np.ndarray:
@@ -109,6 +111,12 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
             sample[field] = fo.Segmentation(mask=(crop_mask > 127).astype(np.uint8))
         if names:
             sample["mask_names"] = names  # field -> the tool's own mask name (unet-dfl, bisenet-fp_face, ...)
+        if f.polygons:  # XSeg include/exclude polygons, drawn by the App on the crop
+            matrix = np.asarray(record["align_matrix"])
+            sample["xseg_polygons"] = fo.Polylines(polylines=[
+                fo.Polyline(label=label, points=[(transform_points(pts, matrix) / settings.size).round(4).tolist()],
+                            closed=True, filled=True)
+                for label, pts in f.polygons])
         samples.append(sample)
     ds.add_samples(samples, progress=False)
     summary.added = len(samples)

@@ -94,5 +94,59 @@ def parse_dfl_meta(meta: dict[str, Any], where: str) -> dict[str, Any]:
     if rect is not None and len(rect) == 4:
         l, t, r, b = (float(v) for v in rect)
         bbox = (l, t, r - l, b - t)
-    return {"landmarks": aligned, "source_landmarks": source, "bbox": bbox,
-            "source_filename": str(meta.get("source_filename") or ""), "face_type": str(meta.get("face_type", ""))}
+    matrix = meta.get("image_to_face_mat")
+    try:
+        matrix = np.asarray(matrix, dtype=np.float64).reshape(2, 3) if matrix is not None else None
+    except (TypeError, ValueError):
+        matrix = None
+    if matrix is None or not np.isfinite(matrix).all() or abs(np.linalg.det(matrix[:, :2])) < 1e-9:
+        from curate.analysis.align import umeyama
+
+        matrix = umeyama(source, aligned)  # older files: the frame -> face transform from the two landmark sets
+    pyr = meta.get("pitch_yaw_roll")
+    return {"landmarks": aligned, "source_landmarks": source, "bbox": bbox, "image_to_face_mat": matrix,
+            "source_filename": str(meta.get("source_filename") or ""), "face_type": str(meta.get("face_type", "")),
+            "polys": seg_polys(meta, where), "masks": seg_masks(meta, where),
+            "pitch_yaw_roll": [float(v) for v in pyr] if isinstance(pyr, (list, tuple)) and len(pyr) == 3 else None}
+
+
+def seg_polys(meta: dict[str, Any], where: str) -> list[tuple[str, np.ndarray]]:
+    """XSeg polygons (include/exclude, points in the aligned face) of ``seg_ie_polys`` (DFL 2.0: {'polys': [{'type',
+    'pts'}]}) or the older ``ie_polys`` / list layout [(type, pts)]."""
+    data = meta.get("seg_ie_polys", meta.get("ie_polys"))
+    if data is None:
+        return []
+    try:
+        items = data["polys"] if isinstance(data, dict) else list(data)
+        out = []
+        for item in items:
+            kind, pts = (item["type"], item["pts"]) if isinstance(item, dict) else item
+            pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+            if len(pts) >= 3 and np.isfinite(pts).all():
+                out.append(("include" if int(kind) == 1 else "exclude", pts))
+        return out
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(f"{where}: XSeg polygons are unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def seg_masks(meta: dict[str, Any], where: str) -> dict[str, np.ndarray]:
+    """Stored masks of the aligned face as uint8 images: ``xseg_mask`` (DFL 2.0) and the older ``fanseg_mask``,
+    each an encoded PNG/JPG buffer (older files: a float array)."""
+    import cv2
+
+    out = {}
+    for key, name in (("xseg_mask", "xseg"), ("fanseg_mask", "fanseg")):
+        data = meta.get(key)
+        if data is None:
+            continue
+        arr = np.asarray(data)
+        if arr.dtype == np.uint8 and arr.ndim <= 2 and (arr.ndim == 1 or 1 in arr.shape):
+            img = cv2.imdecode(arr.reshape(-1), cv2.IMREAD_GRAYSCALE)
+        elif arr.ndim >= 2 and np.issubdtype(arr.dtype, np.floating):
+            img = np.clip(arr.reshape(arr.shape[0], arr.shape[1]) * 255, 0, 255).astype(np.uint8)
+        else:
+            img = None
+        if img is None:
+            raise FormatError(f"{where}: {key} is not a mask image")
+        out[name] = img
+    return out

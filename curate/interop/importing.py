@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -89,6 +90,14 @@ def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, b
     return summary
 
 
+def load_image_size(path: Path) -> int:
+    """Width of an image file (the side of a DFL aligned face), read from its header."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return int(im.size[0])
+
+
 def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = None, backend: str = "dlib",
                size: int = 256, coverage: float = 0.75) -> ImportSummary:
     """Import a folder of DeepFaceLab aligned JPGs (from their source frames when frames is given)."""
@@ -109,10 +118,18 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
                 rgb = load_image(source_file)
                 face = KnownFace(source_file, 0, index, rgb, info["source_landmarks"], info["source_landmarks"],
                                  info["bbox"], (rgb.shape[1], rgb.shape[0]))
+                to_face = info["image_to_face_mat"]  # the frame -> DFL's aligned face
             else:  # the aligned JPG itself, through its own landmarks; the source frame's size is not known
                 rgb = load_image(path)
                 face = KnownFace(path, 0, 0, rgb, info["landmarks"], info["source_landmarks"], info["bbox"], None)
+                to_face = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            face_side = load_image_size(path)
+            face.masks = {name: (mask, to_face * (mask.shape[1] / face_side)) for name, mask in info["masks"].items()}
+            back = cv2.invertAffineTransform(to_face)
+            face.polygons = [(label, pts @ back[:, :2].T + back[:, 2]) for label, pts in info["polys"]]
             face.extra = {"dfl_face_type": info["face_type"], "dfl_source_filename": info["source_filename"]}
+            if info["pitch_yaw_roll"] is not None:
+                face.extra["dfl_pitch_yaw_roll"] = info["pitch_yaw_roll"]
             batch.append(face)
         except (FormatError, MediaError, OSError) as exc:
             summary.skipped.append((str(path), str(exc)))

@@ -102,7 +102,8 @@ def parse_dfl_meta(meta: dict[str, Any], where: str) -> dict[str, Any]:
     if matrix is None or not np.isfinite(matrix).all() or abs(np.linalg.det(matrix[:, :2])) < 1e-9:
         from curate.analysis.align import umeyama
 
-        matrix = umeyama(source, aligned)  # older files: the frame -> face transform from the two landmark sets
+        # older files: the frame -> face transform from the two landmark sets (when they span anything)
+        matrix = umeyama(source, aligned) if np.ptp(source, axis=0).min() > 0 and np.ptp(aligned, axis=0).min() > 0 else None
     pyr = meta.get("pitch_yaw_roll")
     return {"landmarks": aligned, "source_landmarks": source, "bbox": bbox, "image_to_face_mat": matrix,
             "source_filename": str(meta.get("source_filename") or ""), "face_type": str(meta.get("face_type", "")),

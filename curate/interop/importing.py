@@ -119,6 +119,8 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
                 face = KnownFace(source_file, 0, index, rgb, info["source_landmarks"], info["source_landmarks"],
                                  info["bbox"], (rgb.shape[1], rgb.shape[0]))
                 to_face = info["image_to_face_mat"]  # the frame -> DFL's aligned face
+                if to_face is None:
+                    raise FormatError("no usable image_to_face_mat and degenerate landmarks")
             else:  # the aligned JPG itself, through its own landmarks; the source frame's size is not known
                 rgb = load_image(path)
                 face = KnownFace(path, 0, 0, rgb, info["landmarks"], info["source_landmarks"], info["bbox"], None)

@@ -183,7 +183,7 @@ def extract(
                 if rec["face_key"] not in present:
                     samples.append(store.to_sample(rec, source, res.frame, state.src.is_video, subset, backend))
         if samples:
-            summary.faces += store.add_new_samples(ds, samples)
+            summary.faces += store.add_new_samples(ds, samples, present)
         for state in by_source.values():
             store.set_progress(ds, state.sid, state.marker(done=False))
         buffer.clear()

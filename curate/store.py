@@ -124,11 +124,11 @@ def has_markers(ds: fo.Dataset, besides: set[str] = frozenset()) -> bool:
     return _markers().find_one({"dataset": _dataset_key(ds), "source_id": {"$nin": sorted(besides)}}) is not None
 
 
-def add_new_samples(ds: fo.Dataset, samples: list[fo.Sample]) -> int:
+def add_new_samples(ds: fo.Dataset, samples: list[fo.Sample], present: set[str] | None = None) -> int:
     """Add the samples whose face_key is not stored yet (returns how many were new); safe when other processes
-    add the same faces at the same time."""
+    add the same faces at the same time. ``present``: the keys the caller just found stored (saves a query)."""
     keys = [s.face_key for s in samples]
-    before = existing_keys(ds, keys)
+    before = existing_keys(ds, keys) if present is None else present & set(keys)
     for attempt in range(5):
         present = before if attempt == 0 else existing_keys(ds, keys)
         todo = [s for s in samples if s.face_key not in present]

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from curate.analysis.align import transform_points
+from curate.analysis.align import between_affine, transform_points
 from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
 from curate.media import encode_image
 from curate.subsets import check_subset
@@ -189,11 +189,10 @@ def export_faces(
     """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
     check_subset(subset)
     check_subset(match, optional=True)
-    if fmt == "dfl":
-        from curate.interop.dfl_geometry import FACE_TYPES
+    if fmt == "dfl":  # before any file is written
+        from curate.interop.dfl_geometry import check_face_type
 
-        if face_type not in FACE_TYPES:
-            raise ValueError(f"unknown DeepFaceLab face type {face_type!r}: use one of {', '.join(FACE_TYPES)}")
+        check_face_type(face_type)
     from fiftyone import ViewField as F
 
     from curate.store import fo, load_dataset
@@ -294,9 +293,11 @@ class _Frames:
         try:
             if not path.is_file():
                 return None
-            if not is_video:
-                return load_image(path)
-            if self.path != path or frame < self.index:
+            if not is_video:  # a photo with several faces is asked for once per face
+                if self.path != path:
+                    self.path, self.frames, self.index, self.rgb = path, None, 0, load_image(path)
+                return self.rgb
+            if self.path != path or self.frames is None or frame < self.index:
                 self.path, self.frames, self.index = path, iter_video(path), -1
             while self.index < frame:
                 self.index, self.rgb = next(self.frames)
@@ -306,19 +307,29 @@ class _Frames:
             return None
 
 
-def _cut_for_tool(v: dict[str, Any], extracted: np.ndarray, matrix: np.ndarray, side: int, frames: _Frames,
-                  cut: Any) -> np.ndarray:
-    """The face another tool would cut with ``matrix`` (frame -> its crop) from the source frame; from faceset's
-    own crop when the source is gone (black where that crop ends), with one warning."""
+def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | None, frames: _Frames,
+               face_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The face faceswap or DeepFaceLab would cut (crop, its 68 landmarks, frame -> crop matrix), from the source
+    frame; from faceset's own crop when the source is gone (black where that crop ends), with one warning."""
+    from curate.interop import dfl_geometry, faceswap_geometry
+
+    geometry = faceswap_geometry if fmt == "faceswap" else dfl_geometry
+    side = size or geometry.DEFAULT_SIZE
+    marks = np.asarray(v["source_landmarks"], dtype=np.float64)
+    if fmt == "faceswap":
+        matrix = faceswap_geometry.aligned_matrix(marks, side)
+    else:
+        matrix = dfl_geometry.transform_mat(marks, side, face_type)
     frame = frames.get(str(v["source"]), int(v["frame"]), v.get("source_type") == "video")
-    if frame is not None:
-        return cut(frame, matrix, side)
-    if not frames.warned:
-        print(f"faceset: warning: {v['source']} is not readable: the exported crops are cut from faceset's "
-              "crops instead, with black where they end", file=sys.stderr)
-        frames.warned = True
-    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])  # noqa: E731
-    return cut(extracted, (to3(matrix) @ np.linalg.inv(to3(v["align_matrix"])))[:2], side)
+    if frame is None:
+        if not frames.warned:
+            print(f"faceset: warning: {v['source']} is not readable: the exported crops are cut from faceset's "
+                  "crops instead, with black where they end", file=sys.stderr)
+            frames.warned = True
+        crop = geometry.cut_face(extracted, between_affine(v["align_matrix"], matrix), side)
+    else:
+        crop = geometry.cut_face(frame, matrix, side)
+    return crop, transform_points(marks, matrix), matrix
 
 
 def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list],
@@ -326,25 +337,21 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
     """Write one face in the chosen format; returns its manifest row."""
     from curate.media import load_image
 
-    crop = extracted = load_image(Path(v["filepath"]))
-    pts = np.asarray(v["landmarks"].keypoints[0].points, dtype=np.float64) * crop.shape[1]
-    matrix = np.asarray(v["align_matrix"], dtype=np.float64)
-    if size and size != crop.shape[1]:
-        scale = size / crop.shape[1]
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-        pts, matrix = pts * scale, matrix * scale
+    crop = load_image(Path(v["filepath"]))
+    if fmt in ("faceswap", "dfl"):  # the tools' own geometry, cut from the source frame
+        crop, pts, matrix = _tool_crop(v, crop, fmt, size, frames or _Frames(), face_type)
+    else:
+        pts = np.asarray(v["landmarks"].keypoints[0].points, dtype=np.float64) * crop.shape[1]
+        if size and size != crop.shape[1]:
+            scale = size / crop.shape[1]
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+            pts = pts * scale
     source = Path(v["source"])
     is_video = v.get("source_type") == "video"
     stem = f"{source.stem}_{v['frame']:06d}_{v['face_index']}" if is_video else f"{source.stem}_{v['face_index']}"
     if fmt == "faceswap":
         from curate.interop.faceswap import face_entry, frame_key, png_with_meta
 
-        from curate.interop import faceswap_geometry as fsg
-
-        side = size or fsg.DEFAULT_SIZE
-        marks = np.asarray(v["source_landmarks"], dtype=np.float64)
-        matrix = fsg.aligned_matrix(marks, side)
-        crop, pts = _cut_for_tool(v, extracted, matrix, side, frames or _Frames(), fsg.cut_face), transform_points(marks, matrix)
         key = frame_key(source, v["frame"], is_video)
         faces = fsa_frames.setdefault(key, [])
         entry = face_entry(v["bbox"], np.asarray(v["source_landmarks"]), crop)
@@ -355,16 +362,11 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
                            "source_filename": key, "source_is_video": is_video, "source_frame_dims": tuple(v["frame_size"][::-1]) if v.get("frame_size") else None}}
         _atomic_bytes(file, png_with_meta(encode_image(crop, ".png"), meta))
     elif fmt == "dfl":
-        from curate.interop import dfl_geometry as dflg
         from curate.interop.dfl import dfl_meta, write_dfl_meta
 
-        side = size or dflg.DEFAULT_SIZE
-        marks = np.asarray(v["source_landmarks"], dtype=np.float64)
-        matrix = dflg.transform_mat(marks, side, face_type)
-        crop, pts = _cut_for_tool(v, extracted, matrix, side, frames or _Frames(), dflg.cut_face), transform_points(marks, matrix)
         file = out / f"{stem}.jpg"
         meta = dfl_meta(pts, source.name if not is_video else f"{source.stem}_{v['frame'] + 1:06d}.png",
-                        v["bbox"], marks, matrix, face_type)
+                        v["bbox"], np.asarray(v["source_landmarks"]), matrix, face_type)
         _atomic_bytes(file, write_dfl_meta(encode_image(crop, ".jpg"), meta))
     else:
         file = out / f"{stem}.jpg"

@@ -68,6 +68,12 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
 
 
+def between_affine(to_a: np.ndarray, to_b: np.ndarray) -> np.ndarray:
+    """2x3 matrix from space A into space B, given the matrices taking one common space (a frame) into each."""
+    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])  # noqa: E731
+    return (to3(to_b) @ np.linalg.inv(to3(to_a)))[:2]
+
+
 def warp_face(image: np.ndarray, matrix: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
     """Cut the aligned face out of an image with a 2x3 source-to-crop matrix."""
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.analysis.align import transform_points
+from curate.analysis.align import between_affine, transform_points
 from curate.analyze import AnalysisSettings, describe_known_face, face_key
 from curate.interop.faceswap import mask_field
 from curate.interop.safe_pickle import FormatError
@@ -49,8 +49,7 @@ def mask_to_crop(mask: np.ndarray, frame_to_mask: np.ndarray, frame_to_crop: np.
     """A mask stored in its own aligned space, resampled into our crop (uint8 0/255)."""
     import cv2
 
-    to3 = lambda m: np.vstack([np.asarray(m, dtype=np.float64).reshape(2, 3), [0, 0, 1]])
-    m = (to3(frame_to_crop) @ np.linalg.inv(to3(frame_to_mask)))[:2]
+    m = between_affine(frame_to_mask, frame_to_crop)
     return cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
 
 

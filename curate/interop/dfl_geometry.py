@@ -45,10 +45,16 @@ def averaged_yaw(landmarks: np.ndarray) -> float:
     return float(right - left)
 
 
-def transform_mat(landmarks: np.ndarray, size: int = DEFAULT_SIZE, face_type: str = DEFAULT_FACE_TYPE) -> np.ndarray:
-    """2x3 matrix from frame pixels into DFL's aligned face of ``size`` px for the face type."""
+def check_face_type(face_type: str) -> str:
+    """The face type itself, or ValueError naming the ones DeepFaceLab has."""
     if face_type not in PADDING:
         raise ValueError(f"unknown DeepFaceLab face type {face_type!r}: use one of {', '.join(FACE_TYPES)}")
+    return face_type
+
+
+def transform_mat(landmarks: np.ndarray, size: int = DEFAULT_SIZE, face_type: str = DEFAULT_FACE_TYPE) -> np.ndarray:
+    """2x3 matrix from frame pixels into DFL's aligned face of ``size`` px for the face type."""
+    check_face_type(face_type)
     pts = np.asarray(landmarks, dtype=np.float64)
     unit = umeyama(np.concatenate([pts[17:49], pts[54:55]]), _mean_face())
     back = cv2.invertAffineTransform(unit)

@@ -139,7 +139,18 @@ def app_command(
     port: int = typer.Option(5151, "--port", help="Port of the App."),
     address: str = typer.Option("localhost", "--address", help="Address to serve on."),
 ) -> None:
-    """Open the FiftyOne App on localhost for a dataset."""
+    """Open the FiftyOne App on a face dataset, grid and A/B coverage panel side by side; no dataset: list them."""
+    if not (dataset_arg or dataset_opt):
+        from curate.app import face_datasets
+
+        found = face_datasets()
+        for d in found:
+            typer.echo(f"{d['name']}\tA={d['A']}\tB={d['B']}")
+        if not found:
+            typer.echo("no face datasets yet: faceset extract SOURCES --dataset NAME")
+        else:
+            typer.echo("open one: faceset app NAME")
+        return
     dataset = _dataset(dataset_arg, dataset_opt)
     from curate.app import launch
     with user_errors():
@@ -147,15 +158,12 @@ def app_command(
 
 
 def _edges(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
-    if not text:
-        return default
+    from curate.workbench import parse_edges
+
     try:
-        edges = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"comma-separated numbers expected, got {text!r}")
-    if list(edges) != sorted(set(edges)):
-        raise typer.BadParameter("bin edges must be increasing")
-    return edges
+        return parse_edges(text, default)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc))
 
 
 @app.command()
@@ -179,12 +187,15 @@ def gaps(
         )
     totals = report.to_json()["totals"]
     typer.echo(f"faces: A={totals['A']} B={totals['B']}")
-    typer.echo(f"coverage: B covers {report.coverage['B_covers_A']:.1%} of A; A covers {report.coverage['A_covers_B']:.1%} of B")
+    cov = report.coverage
+    typer.echo(f"coverage: B covers {cov['B_covers_A']:.1%} of A ({cov['B_covers_A_flipped']:.1%} with flips); "
+               f"A covers {cov['A_covers_B']:.1%} of B ({cov['A_covers_B_flipped']:.1%} with flips)")
     for g in report.gaps:
         have = "A" if g["lacking"] == "B" else "B"
         expr = f" {g['expression']}" if by else ""
+        flip = " (flipping fills it)" if g["flip_fills"] else ""
         typer.echo(f"{g['lacking']} {g['kind']:<8} yaw {g['yaw']:>9} pitch {g['pitch']:>9}{expr}: "
-                   f"{have}={g['count_' + have]} {g['lacking']}={g['count_' + g['lacking']]}")
+                   f"{have}={g['count_' + have]} {g['lacking']}={g['count_' + g['lacking']]}{flip}")
     if not report.gaps:
         typer.echo("no gaps")
     typer.echo(f"report: {paths['json']}\nheatmap: {paths['png']}")

@@ -9,6 +9,7 @@ thresholds of the face that is kept (no chaining along a slow head turn).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def crop_descriptor(image: np.ndarray) -> np.ndarray:
     return low / max(float(np.linalg.norm(low)), 1e-9)
 
 
-def ensure_hashes(samples: Any, progress: bool = True) -> int:
+def ensure_hashes(samples: Any, progress: bool = True, on_progress: Callable[[float, str], None] | None = None) -> int:
     """Compute and store the crop hash of every sample that lacks one; returns how many were computed."""
     from fiftyone import ViewField as F
 
@@ -188,8 +189,11 @@ def ensure_hashes(samples: Any, progress: bool = True) -> int:
         return 0
     values = {}
     with fo.ProgressBar(total=len(ids), progress=progress) as bar:
-        for sid, path in bar(list(zip(ids, paths))):
+        step = max(len(ids) // 100, 1)
+        for done, (sid, path) in enumerate(bar(list(zip(ids, paths)))):
             values[sid] = hash_to_hex(perceptual_hash(load_image(Path(path))))
+            if on_progress is not None and done % step == 0:
+                on_progress(done / len(ids), f"hashed {done} of {len(ids)} crops")
     dataset = samples._root_dataset
     if not dataset.has_sample_field(HASH_FIELD):
         dataset.add_sample_field(HASH_FIELD, fo.StringField)
@@ -230,6 +234,7 @@ def dataset_dedupe(
     brain_threshold: float = DEFAULT_BRAIN_THRESHOLD,
     dry_run: bool = False,
     progress: bool = True,
+    on_progress: Callable[[float, str], None] | None = None,
 ) -> tuple[dict[str, DuplicateGroups], dict[str, Any] | None]:
     """Group each subset's near-duplicates (fields dup_group/dup_keep, view 'near_duplicates'), delete reversibly."""
     check_subset(subset, optional=True)
@@ -237,6 +242,7 @@ def dataset_dedupe(
 
     from curate.store import fo, load_dataset
     from curate.trash import delete_reversibly
+    from curate.workbench import kept_ids
 
     if method not in ("crop", "brain"):
         raise ValueError(f"unknown dedupe method {method!r} (use crop or brain)")
@@ -249,7 +255,7 @@ def dataset_dedupe(
         if not len(view):
             raise ValueError(f"subset {sub} of {name!r} has no faces")
         if method == "crop":
-            ensure_hashes(view, progress=progress)
+            ensure_hashes(view, progress=progress, on_progress=on_progress)
             ids, hashes, emb, blur, yaw, pitch = view.values(["id", HASH_FIELD, "embedding", "blur", "yaw", "pitch"])
             groups = find_near_duplicates(
                 hashes_from_hex(hashes), np.stack(emb), np.asarray(blur, dtype=np.float64),
@@ -258,6 +264,9 @@ def dataset_dedupe(
         else:
             ids = view.values("id")
             groups = brain_groups(view, brain_threshold, progress)
+        kept = kept_ids(view)
+        if kept:  # faces a user marked keep are never removed
+            groups.keep |= np.array([sid in kept for sid in ids], dtype=bool)
         for fname, ftype in (("dup_group", fo.IntField), ("dup_keep", fo.BooleanField)):
             if not ds.has_sample_field(fname):
                 ds.add_sample_field(fname, ftype)

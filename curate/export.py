@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,7 @@ def alignment_info(rows: list[dict[str, Any]], backends: list[str | None], fmt: 
 def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
-    overwrite: bool = False, face_type: str = "full_face",
+    overwrite: bool = False, face_type: str = "full_face", on_progress: Callable[[float, str], None] | None = None,
 ) -> ExportResult:
     """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
     check_subset(subset)
@@ -226,8 +227,12 @@ def export_faces(
     frames = _Frames() if fmt in ("faceswap", "dfl") else None
     if frames is not None:  # the tools' crops are cut from the source frames: read each source once, in order
         order.sort(key=lambda k: (str(values["source"][k]), int(values["frame"][k])))
-    for k in tqdm(order, desc=f"export {subset}", unit="face", disable=not progress, leave=False, dynamic_ncols=True):
+    step = max(len(order) // 100, 1)
+    for done, k in enumerate(tqdm(order, desc=f"export {subset}", unit="face", disable=not progress, leave=False,
+                                  dynamic_ncols=True)):
         rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames, frames, face_type))
+        if on_progress is not None and done % step == 0:
+            on_progress(done / len(order), f"exported {done} of {len(order)} faces")
     if fmt == "faceswap":
         from curate.interop.faceswap import write_alignments
 

@@ -5,6 +5,10 @@ A bin is a **gap for B** when A has at least ``min_count`` faces there and B has
 or B's share of its faces in the bin is below ``thin_ratio`` times A's share ("thin"); and the
 other way round for A. A set's **coverage** of the other is the fraction of the other's faces
 that fall in bins where this set has at least one face.
+
+Training flips faces horizontally (half of them, at random), so a left profile of B also teaches the
+model a right profile: a gap is **filled by flipping** when B's faces with their yaw mirrored, mixed
+half and half with the unflipped ones as training sees them, are no longer missing or thin there.
 """
 from __future__ import annotations
 
@@ -46,9 +50,29 @@ def histogram(yaw: np.ndarray, pitch: np.ndarray, expr_index: np.ndarray, yaw_ed
     return np.bincount(flat, minlength=n_expr * npitch * ny).reshape(n_expr, npitch, ny)
 
 
+def shortfall(have: np.ndarray, lack: np.ndarray, min_count: int = 3, thin_ratio: float = 0.25) -> np.ndarray:
+    """Per bin: 0 fine, 1 missing (``have`` has >= min_count faces, ``lack`` none), 2 thin (``lack``'s share too small)."""
+    have, lack = np.asarray(have, dtype=np.float64), np.asarray(lack, dtype=np.float64)
+    share_h = have / max(have.sum(), 1.0)
+    share_l = lack / max(lack.sum(), 1.0)
+    needed = have >= min_count
+    out = np.zeros(have.shape, dtype=np.int8)
+    out[needed & (lack == 0)] = 1
+    out[needed & (lack > 0) & (share_l < thin_ratio * share_h)] = 2
+    return out
+
+
+def flip_fills(have: np.ndarray, lack: np.ndarray, lack_mirrored: np.ndarray, min_count: int = 3,
+               thin_ratio: float = 0.25) -> np.ndarray:
+    """Bins short in ``lack`` that its horizontally flipped faces (half of training's samples) would fill."""
+    short = shortfall(have, lack, min_count, thin_ratio) > 0
+    trained = (np.asarray(lack, dtype=np.float64) + np.asarray(lack_mirrored, dtype=np.float64)) / 2.0
+    return short & (shortfall(have, trained, min_count, thin_ratio) == 0)
+
+
 @dataclass
 class GapReport:
-    """Counts per bin for A and B, the gap bins each way and coverage scores."""
+    """Counts per bin for A and B (as seen and yaw-mirrored), the gap bins each way and coverage scores."""
 
     yaw_edges: tuple[float, ...]
     pitch_edges: tuple[float, ...]
@@ -57,6 +81,26 @@ class GapReport:
     counts_b: np.ndarray
     gaps: list[dict[str, Any]] = field(default_factory=list)
     coverage: dict[str, float] = field(default_factory=dict)
+    mirrored_a: np.ndarray | None = None
+    mirrored_b: np.ndarray | None = None
+    min_count: int = 3
+    thin_ratio: float = 0.25
+
+    def counts(self, name: str, mirrored: bool = False) -> np.ndarray:
+        """Counts of subset ``name`` ('A'/'B'), or of its faces with yaw mirrored."""
+        if mirrored:
+            return self.mirrored_a if name == "A" else self.mirrored_b
+        return self.counts_a if name == "A" else self.counts_b
+
+    def status(self, lacking: str, expression: int | None = None) -> np.ndarray:
+        """(pitch, yaw) strings for one set: '' fine, 'missing', 'thin', or 'flip' (its flipped faces fill it)."""
+        have = "A" if lacking == "B" else "B"
+        pick = (lambda a: a.sum(0)) if expression is None else (lambda a: a[expression])
+        h, l, m = pick(self.counts(have)), pick(self.counts(lacking)), pick(self.counts(lacking, mirrored=True))
+        kind = shortfall(h, l, self.min_count, self.thin_ratio)
+        out = np.array(["", "missing", "thin"], dtype=object)[kind]
+        out[flip_fills(h, l, m, self.min_count, self.thin_ratio)] = "flip"
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form of the report."""
@@ -65,6 +109,7 @@ class GapReport:
             "pitch_bins": bin_labels(self.pitch_edges),
             "expressions": self.expressions,
             "counts": {"A": self.counts_a.tolist(), "B": self.counts_b.tolist()},
+            "mirrored_counts": {"A": self.counts("A", True).tolist(), "B": self.counts("B", True).tolist()},
             "totals": {"A": int(self.counts_a.sum()), "B": int(self.counts_b.sum())},
             "coverage": self.coverage,
             "gaps": self.gaps,
@@ -90,27 +135,27 @@ def compute_gaps(
     else:
         labels_arr, expr_index = np.unique(np.asarray(expression, dtype=str), return_inverse=True)
         labels = labels_arr.tolist()
-    hists = {}
+    hists, mirrored = {}, {}
     for name in ("A", "B"):
         m = subset == name
         hists[name] = histogram(yaw[m], pitch[m], expr_index[m], yaw_edges, pitch_edges, len(labels))
-    report = GapReport(tuple(yaw_edges), tuple(pitch_edges), labels, hists["A"], hists["B"])
+        mirrored[name] = histogram(-yaw[m], pitch[m], expr_index[m], yaw_edges, pitch_edges, len(labels))
+    report = GapReport(tuple(yaw_edges), tuple(pitch_edges), labels, hists["A"], hists["B"], mirrored_a=mirrored["A"],
+                       mirrored_b=mirrored["B"], min_count=min_count, thin_ratio=thin_ratio)
     ylab, plab = bin_labels(tuple(yaw_edges)), bin_labels(tuple(pitch_edges))
     for have, lack in (("A", "B"), ("B", "A")):
-        h, l = hists[have], hists[lack]
-        share_h = h / max(h.sum(), 1)
-        share_l = l / max(l.sum(), 1)
-        missing = (h >= min_count) & (l == 0)
-        thin = (h >= min_count) & (l > 0) & (share_l < thin_ratio * share_h)
-        for kind, mask in (("missing", missing), ("thin", thin)):
-            for e, p, y in zip(*np.nonzero(mask)):
-                report.gaps.append({
-                    "lacking": lack, "kind": kind, "expression": labels[e], "yaw": ylab[y], "pitch": plab[p],
-                    "yaw_range": bin_range(tuple(yaw_edges), int(y)), "pitch_range": bin_range(tuple(pitch_edges), int(p)),
-                    "count_" + have: int(h[e, p, y]), "count_" + lack: int(l[e, p, y]),
-                })
-        covered = (l > 0)
-        report.coverage[f"{lack}_covers_{have}"] = float(h[covered].sum() / max(h.sum(), 1))
+        h, l, lm = hists[have], hists[lack], mirrored[lack]
+        kind = shortfall(h, l, min_count, thin_ratio)
+        by_flip = flip_fills(h, l, lm, min_count, thin_ratio)
+        for e, p, y in zip(*np.nonzero(kind)):
+            report.gaps.append({
+                "lacking": lack, "kind": ("missing", "thin")[kind[e, p, y] - 1], "expression": labels[e],
+                "yaw": ylab[y], "pitch": plab[p], "flip_fills": bool(by_flip[e, p, y]),
+                "yaw_range": bin_range(tuple(yaw_edges), int(y)), "pitch_range": bin_range(tuple(pitch_edges), int(p)),
+                "count_" + have: int(h[e, p, y]), "count_" + lack: int(l[e, p, y]),
+            })
+        report.coverage[f"{lack}_covers_{have}"] = float(h[l > 0].sum() / max(h.sum(), 1))
+        report.coverage[f"{lack}_covers_{have}_flipped"] = float(h[(l + lm) > 0].sum() / max(h.sum(), 1))
     report.gaps.sort(key=lambda g: -g.get("count_" + ("A" if g["lacking"] == "B" else "B"), 0))
     return report
 
@@ -155,19 +200,26 @@ def plot_heatmaps(report: GapReport, path: Path) -> Path:
     return path
 
 
-def _gap_expression(gap: dict[str, Any], by_expression: bool):
+def cell_filter(subsets: str | list[str] | None, yaw_range: tuple[float | None, float | None],
+                pitch_range: tuple[float | None, float | None], expression: str | None = None) -> Any:
+    """ViewExpression matching the faces of these subsets in one yaw x pitch bin (and expression label)."""
     from fiftyone import ViewField as F
 
-    expr = F("subset") == ("A" if gap["lacking"] == "B" else "B")
-    for fname, (low, high) in (("yaw", gap["yaw_range"]), ("pitch", gap["pitch_range"])):
+    names = [subsets] if isinstance(subsets, str) else list(subsets or [])
+    expr = F("subset").is_in(names) if names else F("yaw").exists()
+    for fname, (low, high) in (("yaw", yaw_range), ("pitch", pitch_range)):
         if low is not None:
             expr = expr & (F(fname) >= low)
         if high is not None:
             expr = expr & (F(fname) < high)
-    if by_expression:  # faces without landmarks have no expression: their bin is "unknown"
-        label = None if gap["expression"] == UNKNOWN else gap["expression"]
-        expr = expr & (F("expression.label") == label)
+    if expression is not None:  # faces without landmarks have no expression: their bin is "unknown"
+        expr = expr & (F("expression.label") == (None if expression == UNKNOWN else expression))
     return expr
+
+
+def _gap_expression(gap: dict[str, Any], by_expression: bool):
+    have = "A" if gap["lacking"] == "B" else "B"
+    return cell_filter(have, gap["yaw_range"], gap["pitch_range"], gap["expression"] if by_expression else None)
 
 
 def dataset_gaps(

@@ -119,6 +119,7 @@ def dataset_identity(
 
     from curate.analysis.backends import create_analyzer
     from curate.store import load_dataset
+    from curate.workbench import KEEP_FIELD
 
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)
@@ -138,7 +139,8 @@ def dataset_identity(
     view.set_values("identity_ok", dict(zip(ids, scores.ok.tolist())), key_field="id")
     view.set_values("identity_cluster", dict(zip(ids, scores.cluster.astype(int).tolist())), key_field="id")
     saved = [WRONG_IDENTITY_VIEW]
-    wrong = ds.match((F("subset") == subset) & (F("identity_ok") == False)).sort_by("identity_distance", reverse=True)
+    wrong = ds.match((F("subset") == subset) & (F("identity_ok") == False) & (F(KEEP_FIELD) != True))  # noqa: E712
+    wrong = wrong.sort_by("identity_distance", reverse=True)  # faces a user marked keep stay out of it
     ds.save_view(WRONG_IDENTITY_VIEW, wrong, overwrite=True)
     if review:
         ds.save_view("identity_review", view.sort_by("identity_distance", reverse=True), overwrite=True)

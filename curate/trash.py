@@ -26,6 +26,18 @@ def _trash(name: str) -> fo.Dataset:
     return fo.Dataset(tname, persistent=True)
 
 
+def _keep_created_at(src: fo.Dataset, dst: fo.Dataset, ids: list[str]) -> None:
+    """Give the copies in ``dst`` the creation times of the samples in ``src`` (add_collection stamps new ones)."""
+    from bson import ObjectId
+    from pymongo import UpdateOne
+
+    oids = [ObjectId(i) for i in ids]
+    stamps = src._sample_collection.find({"_id": {"$in": oids}}, {"created_at": 1})
+    ops = [UpdateOne({"_id": d["_id"]}, {"$set": {"created_at": d["created_at"]}}) for d in stamps if "created_at" in d]
+    if ops:
+        dst._sample_collection.bulk_write(ops, ordered=False)
+
+
 def delete_reversibly(ds: fo.Dataset, view: Any, reason: str) -> dict[str, Any]:
     """Move the samples of a view to the trash as one undoable batch; returns the batch record."""
     ids = list(view.values("id"))
@@ -34,6 +46,7 @@ def delete_reversibly(ds: fo.Dataset, view: Any, reason: str) -> dict[str, Any]:
         return batch
     trash = _trash(ds.name)
     trash.add_collection(ds.select(ids), new_ids=False, include_info=False)
+    _keep_created_at(ds, trash, ids)
     if not trash.has_sample_field(BATCH_FIELD):
         trash.add_sample_field(BATCH_FIELD, fo.StringField)
     trash.select(ids).set_values(BATCH_FIELD, [batch["id"]] * len(ids))
@@ -63,7 +76,9 @@ def undo(name: str, batch_id: str | None = None) -> dict[str, Any]:
     in_trash = trash.match(F(BATCH_FIELD) == batch["id"])
     present = set(ds.select(in_trash.values("id")).values("id"))
     restore = in_trash.exclude(list(present)) if present else in_trash
+    restored = restore.values("id")
     ds.add_collection(restore.exclude_fields(BATCH_FIELD), new_ids=False, include_info=False)
+    _keep_created_at(trash, ds, restored)
     trash.delete_samples(in_trash)
     ds.info[BATCHES_KEY] = [b for b in batches if b["id"] != batch["id"]]
     ds.save()

@@ -68,3 +68,29 @@ def test_faces_without_expression_get_their_own_unknown_bin(samples, dataset_nam
     assert UNKNOWN in report.expressions and int(report.counts_a[report.expressions.index(UNKNOWN)].sum()) == unknown
     gap_views = [ds.load_saved_view(v) for v in views if v.endswith(f" {UNKNOWN}")]
     assert gap_views and all(len(v) > 0 and v.first().expression is None for v in gap_views)
+
+
+def test_flipping_fills_the_mirrored_profile_but_not_a_pose_no_side_has():
+    rng = np.random.default_rng(2)
+    # A: frontal + right profiles (yaw 45..55) + pitched-up frontal; B: frontal + LEFT profiles only
+    yaw_a = np.r_[rng.uniform(-5, 5, 60), rng.uniform(45, 55, 30), rng.uniform(-5, 5, 20)]
+    pitch_a = np.r_[np.zeros(90), np.full(20, 30.0)]
+    yaw_b = np.r_[rng.uniform(-5, 5, 60), rng.uniform(-55, -45, 30)]
+    subset = np.array(["A"] * len(yaw_a) + ["B"] * len(yaw_b))
+    report = compute_gaps(subset, np.r_[yaw_a, yaw_b], np.r_[pitch_a, np.zeros(len(yaw_b))])
+    gaps = {(g["lacking"], g["yaw"], g["pitch"]): g for g in report.gaps}
+    assert gaps[("B", "40..60", "-10..10")]["flip_fills"] and gaps[("B", "40..60", "-10..10")]["kind"] == "missing"
+    assert not gaps[("B", "-10..10", ">25")]["flip_fills"]  # nobody's flip makes a pitched-up face
+    assert report.coverage["B_covers_A"] == pytest.approx(60 / 110)
+    assert report.coverage["B_covers_A_flipped"] == pytest.approx(90 / 110)
+    status = report.status("B")  # (pitch, yaw) marks for the panel
+    ylab = ["<-60", "-60..-40", "-40..-25", "-25..-10", "-10..10", "10..25", "25..40", "40..60", ">60"]
+    assert status[2, ylab.index("40..60")] == "flip"
+    assert status[4, ylab.index("-10..10")] == "missing"
+    assert status[2, ylab.index("-10..10")] == ""
+    assert report.status("A")[2, ylab.index("-60..-40")] == "flip"  # A's right profiles flip into B's left ones
+    # with the mirrored faces, half of B's profiles are still too few for A's share: thin stays thin
+    thin = compute_gaps(np.array(["A"] * 100 + ["B"] * 100), np.r_[np.full(50, 50.0), np.zeros(50), np.full(2, -50.0),
+                        np.zeros(98)], np.zeros(200))
+    g = next(g for g in thin.gaps if g["lacking"] == "B" and g["yaw"] == "40..60")
+    assert g["kind"] == "missing" and not g["flip_fills"]

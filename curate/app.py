@@ -46,12 +46,8 @@ def face_datasets() -> list[dict[str, Any]]:
 
 def workspace() -> fo.Space:
     """The App layout faceset opens: the sample grid with the A/B coverage panel beside it."""
-    return fo.Space(
-        orientation="horizontal",
-        children=[fo.Space(children=[fo.Panel(type="Samples", pinned=True)]),
-                  fo.Space(children=[fo.Panel(type=PANEL)])],
-        sizes=[0.5, 0.5],
-    )
+    return fo.Space(orientation="horizontal", sizes=[0.5, 0.5],
+                    children=[fo.Panel(type="Samples", pinned=True), fo.Panel(type=PANEL)])
 
 
 def start_delegated_service() -> subprocess.Popen:
@@ -67,6 +63,11 @@ def launch(name: str, port: int = 5151, address: str = "localhost", wait: bool =
     """Open the FiftyOne App on a dataset with the plugin and the coverage panel; blocks until closed when ``wait``."""
     ds = load_dataset(name)
     register_plugin()
+    if ds.app_config.active_fields is None:  # the faces, not 68 dots over them: landmarks are a tick away
+        from fiftyone.core.odm.dataset import ActiveFields
+
+        ds.app_config.active_fields = ActiveFields(paths=["expression"])
+        ds.save()
     os.environ["FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS"] = "true"  # long jobs may be delegated to the local service
     fo.config.allow_legacy_orchestrators = True
     service = start_delegated_service()

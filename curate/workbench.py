@@ -111,16 +111,17 @@ def coverage_figure(report: GapReport, expression: str | None = None) -> dict[st
                                "y0": y - 0.45, "y1": y + 0.45, "line": {"color": MARKS[s][0], "width": 3,
                                                                          "dash": "dot" if s == "flip" else "solid"}})
     scores = coverage_scores(report, expression)
-    title = lambda n, o: (f"{n}: {scores[n]} faces · {o} covers {scores[f'{o}_covers_{n}']:.0%} of {n} "
+    title = lambda n, o: (f"<b>{n}</b>: {scores[n]} faces<br>{o} covers {scores[f'{o}_covers_{n}']:.0%} "
                           f"({scores[f'{o}_covers_{n}_flipped']:.0%} with flips)")
     axis = lambda dom, **kw: {"domain": dom, "title": {"text": "yaw (deg)"}, "type": "category", "tickangle": -45, **kw}
     layout = {
         "xaxis": axis([0, 0.48]), "xaxis2": axis([0.52, 1.0]),
         "yaxis": {"title": {"text": "pitch (deg)"}, "type": "category", "anchor": "x"},
         "yaxis2": {"type": "category", "anchor": "x2", "showticklabels": False},
-        "annotations": [{"text": title("A", "B"), "x": 0.24, "y": 1.08, "xref": "paper", "yref": "paper", "showarrow": False},
-                        {"text": title("B", "A"), "x": 0.76, "y": 1.08, "xref": "paper", "yref": "paper", "showarrow": False}],
-        "shapes": shapes, "margin": {"l": 70, "r": 10, "t": 40, "b": 80}, "clickmode": "event", "dragmode": False,
+        "annotations": [{"text": title("A", "B"), "x": 0.24, "y": 1.0, "yanchor": "bottom", "xref": "paper", "yref": "paper", "showarrow": False},
+                        {"text": title("B", "A"), "x": 0.76, "y": 1.0, "yanchor": "bottom", "xref": "paper", "yref": "paper", "showarrow": False}],
+        "shapes": shapes, "margin": {"l": 80, "r": 10, "t": 50, "b": 80}, "clickmode": "event", "dragmode": False,
+        "height": 460, "font": {"size": 11},
     }
     return {"data": data, "layout": layout}
 

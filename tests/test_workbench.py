@@ -54,9 +54,9 @@ class Panel:
     def __init__(self, dataset: str):
         self.dataset, self.state, self.view = dataset, {}, None
 
-    def call(self, method: str, **event) -> list[dict]:
+    def call(self, method: str, selected: list[str] | None = None, **event) -> list[dict]:
         params = {"__method__": method, "panel_id": "panel-1", "panel_state": dict(self.state), **event}
-        _, requests = run("coverage_panel", self.dataset, params, view=self.view)
+        _, requests = run("coverage_panel", self.dataset, params, view=self.view, selected=selected)
         for patch in requests_of(requests, "patch_panel_state"):
             self.state.update(patch["state"])
         self.output = requests_of(requests, "show_panel_output")[-1]["output"]
@@ -138,6 +138,40 @@ def test_panel_click_shows_the_cells_faces_and_follows_the_view(work_dataset):
     ds.delete_samples(ds.match((F("subset") == "A") & (F("expression.label") == expr)).limit(1))
     panel.call("on_change_selected")
     assert panel.state["scores"]["A"] == before - 1
+
+
+def test_panel_buttons_review_identity_then_trash_the_selection_and_undo(work_dataset):
+    import fiftyone as fo
+    from fiftyone import ViewField as F
+
+    ds = fo.load_dataset(work_dataset)
+    n_b = len(ds.match(F("subset") == "B"))
+    panel = Panel(work_dataset)
+    panel.call("on_load")
+    requests = panel.call("on_review_b")
+    flagged = selected_ids(requests)
+    review = fo.DatasetView._build(ds, requests_of(requests, "set_view")[-1]["view"])
+    assert flagged and set(flagged) <= set(review.values("id")) and len(review) == n_b
+    panel.view = review  # the App shows the review: the panel still counts the whole dataset
+    panel.call("on_change_view")
+    assert panel.state["scores"]["B"] == n_b
+    requests = panel.call("on_trash", selected=flagged)  # the one button
+    assert len(ds.match(F("subset") == "B")) == n_b - len(flagged)
+    assert panel.state["scores"]["B"] == n_b - len(flagged)
+    assert requests_of(requests, "clear_selected_samples") and "notify" in {r["operator_uri"] for r in requests}
+    panel.call("on_undo")
+    assert len(ds.match(F("subset") == "B")) == n_b and panel.state["scores"]["B"] == n_b
+    requests = panel.call("on_undo")  # nothing left: one error notice, no exception
+    assert [r["params"]["variant"] for r in requests if r["operator_uri"] == "notify"] == ["error"]
+    requests = panel.call("on_duplicates_a")
+    assert requests_of(requests, "set_view")[-1] == {"name": "near_duplicate_groups"}
+
+
+def test_app_opens_grid_and_panel_side_by_side():
+    from curate.app import PANEL, workspace
+
+    space = workspace()
+    assert [c.type for c in space.children] == ["Samples", PANEL] and space.orientation == "horizontal"
 
 
 def test_trash_selected_then_undo_restores_ids_and_fields(work_dataset):

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import fiftyone.operators as foo
@@ -39,6 +40,88 @@ def _target(ctx: Any) -> Any:
 
 def _progress(ctx: Any):
     return lambda fraction, label: ctx.set_progress(progress=float(fraction), label=label)
+
+
+PENDING_SELECTION = "pending_selection"
+
+
+def select_after_view_change(ctx: Any, ids: list[str]) -> None:
+    """Select faces in the App once the view just set has loaded (a view change clears the selection).
+
+    Selected now too; the coverage panel's on_change_view selects them again from the dataset's execution store.
+    """
+    ctx.ops.set_selected_samples(ids)
+    ctx.store("faceset").set(PENDING_SELECTION, ids, ttl=300)
+
+
+def apply_pending_selection(ctx: Any) -> None:
+    """Select the faces a review asked for, once."""
+    store = ctx.store("faceset")
+    ids = store.get(PENDING_SELECTION)
+    if ids:
+        store.delete(PENDING_SELECTION)
+        ctx.ops.set_selected_samples(ids)
+
+
+def trash_selection(ctx: Any, reason: str = "picked in the App") -> dict[str, Any]:
+    """Trash the App's selection (else its view) as one undoable batch; clears the selection."""
+    from curate.workbench import trash_faces
+
+    target = _target(ctx)
+    ids = target.values("id")
+    batch = trash_faces(target, reason)
+    ctx.ops.clear_selected_samples()
+    ctx.ops.reload_dataset()
+    return {"summary": f"moved **{batch['count']}** faces to the trash (batch `{batch['id']}`)",
+            "count": batch["count"], "batch": batch["id"], "ids": ids}
+
+
+def undo_trash(ctx: Any, batch_id: str | None = None) -> dict[str, Any]:
+    """Restore the last (or the named) trash batch of the App's dataset."""
+    from curate.trash import undo
+
+    batch = undo(ctx.dataset.name, batch_id)
+    ctx.ops.reload_dataset()
+    return {"summary": f"restored **{batch['count']}** faces (batch `{batch['id']}`: {batch['reason']})",
+            "count": batch["count"], "batch": batch["id"]}
+
+
+def identity_review(ctx: Any, subset: str, threshold: float | None = None) -> dict[str, Any]:
+    """Score a subset's identity; in the App, show it worst-first with the faces of other people selected."""
+    from curate.identity import dataset_identity
+    from curate.workbench import flagged_identity
+
+    ctx.set_progress(progress=0.0, label=f"scoring subset {subset}")
+    _, views = dataset_identity(ctx.dataset.name, subset, threshold=threshold, review=True)
+    view, flagged = flagged_identity(ctx.dataset.name, subset)
+    if not ctx.delegated:
+        ctx.ops.set_view(view)
+        select_after_view_change(ctx, flagged)
+    summary = (f"subset {subset}: {len(view)} faces, worst first; **{len(flagged)}** flagged as another person "
+               f"are selected. Glance at them, then trash the selection.")
+    return {"summary": summary, "flagged": len(flagged), "flagged_ids": flagged, "views": views}
+
+
+def duplicate_review(ctx: Any, subset: str, max_bits: int = 6, dry_run: bool = True) -> dict[str, Any]:
+    """Group near-duplicates; dry run shows each group kept face first with the others selected."""
+    from curate.dedupe import dataset_dedupe
+    from curate.workbench import DUPLICATE_GROUPS_VIEW, duplicate_groups
+
+    results, batch = dataset_dedupe(ctx.dataset.name, subset, max_bits=max_bits, dry_run=dry_run, progress=False,
+                                    on_progress=_progress(ctx))
+    groups = next(iter(results.values()))
+    removable: list[str] = []
+    if dry_run:
+        view, removable = duplicate_groups(ctx.dataset.name, subset)
+        ctx.dataset.save_view(DUPLICATE_GROUPS_VIEW, view, overwrite=True)
+        if not ctx.delegated:
+            ctx.ops.set_view(name=DUPLICATE_GROUPS_VIEW)
+            select_after_view_change(ctx, removable)
+    elif not ctx.delegated:
+        ctx.ops.reload_dataset()
+    verb = "would remove (selected: trash them to remove)" if dry_run else "removed (undo: *faceset: undo last trash*)"
+    return {"summary": f"{groups.groups} groups, kept face first; {verb} **{groups.removable}** faces",
+            "removed": 0 if dry_run else batch["count"], "removable_ids": removable}
 
 
 # --- the A/B coverage panel ---------------------------------------------------------------------------------
@@ -113,8 +196,12 @@ class CoveragePanel(foo.Panel):
     def on_change_view(self, ctx: Any) -> None:
         from curate.workbench import stages_key
 
+        apply_pending_selection(ctx)
         key = stages_key(ctx.view)
-        if key != ctx.panel.state.get("shown_view"):  # a view the user chose: it becomes what the panel counts
+        shown = ctx.panel.state.get("shown_view")
+        if shown == "review":  # the view a review button just set
+            ctx.panel.state.shown_view = key
+        elif key != shown:  # a view the user chose: it becomes what the panel counts
             ctx.panel.state.base_view = key
             ctx.panel.state.shown_view = None
             ctx.panel.state.cell = None
@@ -178,6 +265,44 @@ class CoveragePanel(foo.Panel):
                                 "expression": cfg["expression"], "count": len(view)}
         ctx.ops.set_view(view)
 
+    def _act(self, ctx: Any, action: Callable[[], dict[str, Any]]) -> None:
+        """Run a curation action from a panel button: notify its result (or its error) and recount."""
+        try:
+            result = action()
+        except (LookupError, ValueError) as exc:
+            ctx.ops.notify(str(exc), variant="error")
+            return
+        ctx.panel.state.message = result["summary"]
+        ctx.ops.notify(result["summary"].replace("**", ""), variant="success")
+        self._refresh(ctx)
+
+    def on_trash(self, ctx: Any) -> None:
+        if not ctx.selected:
+            ctx.ops.notify("select faces in the grid first (the tile's checkbox)", variant="warning")
+            return
+        self._act(ctx, lambda: trash_selection(ctx))
+
+    def on_undo(self, ctx: Any) -> None:
+        self._act(ctx, lambda: undo_trash(ctx))
+
+    def on_review_a(self, ctx: Any) -> None:
+        self._show_review(ctx, lambda: identity_review(ctx, "A"))
+
+    def on_review_b(self, ctx: Any) -> None:
+        self._show_review(ctx, lambda: identity_review(ctx, "B"))
+
+    def on_duplicates_a(self, ctx: Any) -> None:
+        self._show_review(ctx, lambda: duplicate_review(ctx, "A"))
+
+    def on_duplicates_b(self, ctx: Any) -> None:
+        self._show_review(ctx, lambda: duplicate_review(ctx, "B"))
+
+    def _show_review(self, ctx: Any, action: Callable[[], dict[str, Any]]) -> None:
+        """A review sets its own view: the panel keeps counting what it counted before."""
+        self._act(ctx, action)
+        ctx.panel.state.shown_view = "review"  # the next view change is the review's, not the user's
+        ctx.panel.state.cell = None
+
     def on_show_all(self, ctx: Any) -> None:
         ctx.panel.state.shown_view = None
         ctx.panel.state.cell = None
@@ -196,7 +321,7 @@ class CoveragePanel(foo.Panel):
                 f"**B covers {scores['B_covers_A']:.0%} of A** ({scores['B_covers_A_flipped']:.0%} with flipped faces) · "
                 f"**A covers {scores['A_covers_B']:.0%} of B** ({scores['A_covers_B_flipped']:.0%} with flips) · "
                 f"A {scores['A']} faces, B {scores['B']} faces; B's cells marked: "
-                + ", ".join(f"{v} {k}" for k, v in scores["B_marks"].items()), name="scores")
+                + ", ".join(f"{v} {k}" for k, v in scores["B_marks"].items()), name="scores_md")
         controls = panel.h_stack("controls", align_x="left", gap=2)
         controls.str("yaw_edges", label="yaw edges", default=",".join(f"{v:g}" for v in cfg["yaw_edges"]),
                      on_change=self.on_yaw_edges)
@@ -209,19 +334,30 @@ class CoveragePanel(foo.Panel):
         controls.enum("show", [SHOW_CLICKED, SHOW_BOTH], label="a click shows", default=cfg["show"],
                       on_change=self.on_show, view=types.DropdownView())
         if state.get("error"):
-            panel.md(f"**{state.get('error')}**", name="error")
+            panel.md(f"**{state.get('error')}**", name="error_md")
         figure = state.get("figure")
         if figure:
             panel.plot("coverage", data=figure["data"], layout=figure["layout"], config={"displayModeBar": False},
-                       on_click=self.on_click_cell, height=52, width=100)
-        panel.md("  ".join(f"<span style='color:{c}'>{sym} {text}</span>" for c, sym, text in MARKS.values()), name="legend")
+                       on_click=self.on_click_cell)
+        panel.md(" · ".join(f"{sym} {text}" for _, sym, text in MARKS.values()) + " (outlined red, orange, blue dotted)",
+                 name="legend_md")
         cell = state.get("cell")
         actions = panel.h_stack("actions", align_x="left", gap=2)
         if cell:
             actions.md(f"showing **{cell['count']}** faces of {cell['subsets']} at yaw {cell['yaw']}, pitch {cell['pitch']}"
-                       + (f", {cell['expression']}" if cell["expression"] != "all" else ""), name="cell")
+                       + (f", {cell['expression']}" if cell["expression"] != "all" else ""), name="cell_md")
             actions.btn("show_all", label="Back to all faces", icon="undo", on_click=self.on_show_all)
         actions.btn("refresh", label="Refresh", icon="refresh", on_click=self.on_refresh)
+        review = panel.h_stack("review", align_x="left", gap=1)
+        review.btn("review_a", label="Review identity A", icon="person_search", on_click=self.on_review_a)
+        review.btn("review_b", label="Review identity B", icon="person_search", on_click=self.on_review_b)
+        review.btn("duplicates_a", label="Duplicates A", icon="filter_none", on_click=self.on_duplicates_a)
+        review.btn("duplicates_b", label="Duplicates B", icon="filter_none", on_click=self.on_duplicates_b)
+        trash = panel.h_stack("trash_row", align_x="left", gap=1)
+        trash.btn("trash", label="Trash selected", icon="delete", variant="contained", on_click=self.on_trash)
+        trash.btn("undo", label="Undo trash", icon="restore_from_trash", on_click=self.on_undo)
+        if state.get("message"):
+            panel.md(state.get("message"), name="message_md")
         return types.Property(panel, view=types.GridView(orientation="vertical"))
 
 
@@ -243,15 +379,7 @@ class TrashFaces(foo.Operator):
         return types.Property(inputs, view=types.View(label="Move to trash"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from curate.workbench import trash_faces
-
-        target = _target(ctx)
-        ids = target.values("id")
-        batch = trash_faces(target, str(ctx.params.get("reason") or "picked in the App"))
-        ctx.ops.clear_selected_samples()
-        ctx.ops.reload_dataset()
-        return {"summary": f"moved **{batch['count']}** faces to the trash (batch `{batch['id']}`)",
-                "count": batch["count"], "batch": batch["id"], "ids": ids}
+        return trash_selection(ctx, str(ctx.params.get("reason") or "picked in the App"))
 
     def resolve_output(self, ctx: Any) -> types.Property:
         return _summary_output()
@@ -280,12 +408,7 @@ class UndoTrash(foo.Operator):
         return types.Property(inputs, view=types.View(label="Undo a trash batch"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from curate.trash import undo
-
-        batch = undo(ctx.dataset.name, ctx.params.get("batch"))
-        ctx.ops.reload_dataset()
-        return {"summary": f"restored **{batch['count']}** faces (batch `{batch['id']}`: {batch['reason']})",
-                "count": batch["count"], "batch": batch["id"]}
+        return undo_trash(ctx, ctx.params.get("batch"))
 
     def resolve_output(self, ctx: Any) -> types.Property:
         return _summary_output()
@@ -395,19 +518,7 @@ class IdentityReview(foo.Operator):
         return types.Property(inputs, view=types.View(label="Identity review"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from curate.identity import dataset_identity
-        from curate.workbench import flagged_identity
-
-        subset = ctx.params.get("subset", "A")
-        ctx.set_progress(progress=0.0, label=f"scoring subset {subset}")
-        _, views = dataset_identity(ctx.dataset.name, subset, threshold=ctx.params.get("threshold"), review=True)
-        view, flagged = flagged_identity(ctx.dataset.name, subset)
-        if not ctx.delegated:
-            ctx.ops.set_view(view)
-            ctx.ops.set_selected_samples(flagged)
-        summary = (f"subset {subset}: {len(view)} faces, worst first; **{len(flagged)}** flagged as another person "
-                   f"are selected. Glance at them, then run *faceset: move selected faces to trash*.")
-        return {"summary": summary, "flagged": len(flagged), "flagged_ids": flagged, "views": views}
+        return identity_review(ctx, ctx.params.get("subset", "A"), ctx.params.get("threshold"))
 
     def resolve_output(self, ctx: Any) -> types.Property:
         return _summary_output()
@@ -428,26 +539,8 @@ class DedupeFaces(foo.Operator):
         return types.Property(inputs, view=types.View(label="Near-duplicates"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from curate.dedupe import dataset_dedupe
-        from curate.workbench import DUPLICATE_GROUPS_VIEW, duplicate_groups
-
-        dry = bool(ctx.params.get("dry_run", True))
-        subset = ctx.params.get("subset", "A")
-        results, batch = dataset_dedupe(ctx.dataset.name, subset, max_bits=int(ctx.params.get("threshold", 6)),
-                                        dry_run=dry, progress=False, on_progress=_progress(ctx))
-        groups = next(iter(results.values()))
-        removable = []
-        if dry:
-            view, removable = duplicate_groups(ctx.dataset.name, subset)
-            ctx.dataset.save_view(DUPLICATE_GROUPS_VIEW, view, overwrite=True)
-            if not ctx.delegated:
-                ctx.ops.set_view(name=DUPLICATE_GROUPS_VIEW)
-                ctx.ops.set_selected_samples(removable)
-        elif not ctx.delegated:
-            ctx.ops.reload_dataset()
-        verb = "would remove (selected; trash them to remove)" if dry else "removed (undo: *faceset: undo last trash*)"
-        return {"summary": f"{groups.groups} groups; {verb} **{groups.removable}** faces",
-                "removed": 0 if dry else batch["count"], "removable_ids": removable}
+        return duplicate_review(ctx, ctx.params.get("subset", "A"), int(ctx.params.get("threshold", 6)),
+                                bool(ctx.params.get("dry_run", True)))
 
     def resolve_output(self, ctx: Any) -> types.Property:
         return _summary_output()

@@ -1,0 +1,42 @@
+"""A real headless browser drives the App workbench (bench/app_workbench.py): panel, cell click, trash, undo.
+
+Runs where Debian's chromium, chromium-driver and selenium are installed (.ci/install installs them when it
+runs as root); skipped elsewhere with the reason.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "app_workbench.py"
+missing = [n for n in ("chromium", "chromedriver") if not shutil.which(n)]
+if importlib.util.find_spec("selenium") is None:
+    missing.append("selenium")
+
+
+@pytest.mark.skipif(bool(missing), reason=f"no {', '.join(missing)} (apt-get install chromium chromium-driver)")
+def test_browser_panel_click_trash_and_undo(faces_dataset, dataset_name, tmp_path):
+    import fiftyone as fo
+
+    from curate.app import register_plugin
+
+    register_plugin()
+    clone = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
+    ids = set(clone.values("id"))
+    try:
+        run = subprocess.run([sys.executable, str(BENCH), "--dataset", dataset_name, "--out", str(tmp_path)],
+                             capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "NO " not in run.stdout
+        assert set(fo.load_dataset(dataset_name).values("id")) == ids  # everything trashed came back
+        for shot in ("app_panel.png", "app_panel_cell.png", "app_trash_prompt.png", "app_identity_review.png"):
+            assert (tmp_path / shot).stat().st_size > 10_000
+    finally:
+        for name in (dataset_name, f"{dataset_name}-trash"):
+            if fo.dataset_exists(name):
+                fo.delete_dataset(name)

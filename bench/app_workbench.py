@@ -10,8 +10,10 @@ Makes a small face dataset in a private embedded database (the sample clip as A,
    cell's count), "Back to all faces" brings the whole dataset back;
 3. three faces are selected with the tiles' checkboxes, the operator "move selected faces to trash" runs from
    the operator browser: the grid loses exactly those three; "undo last trash" brings them back.
-4. the panel's "Identity review B" shows B worst-first with the other people pre-selected; "Trash selected"
-   removes exactly them, "Undo trash" restores them.
+4. the panel's "Review identity B" shows B worst-first with the other people pre-selected; "Trash selected"
+   removes exactly them, "Undo trash" restores them;
+5. "UMAP of identity embeddings" is scheduled (the Execute button's menu) and the delegated-operation
+   service `faceset app` started completes it.
 Screenshots: app_panel.png, app_panel_cell.png, app_trash_prompt.png, app_trash_result.png,
 app_identity_review.png, app_trashed.png (bench/out).
 Prints a table of checks and exits 1 if any fails. tests/test_app_browser.py runs it when chromium is there.
@@ -126,8 +128,9 @@ class AppPage:
                                                             -int(tile.size["height"] / 2) + 12).click().perform()
             time.sleep(0.4)
 
-    def run_operator(self, label: str, shot: Path | None = None) -> str:
-        """Open the operator browser (the ` key), pick the operator by its label and execute it."""
+    def run_operator(self, label: str, shot: Path | None = None, schedule: bool = False) -> str:
+        """Open the operator browser (the ` key), pick the operator by its label and execute it (or schedule it
+        as a delegated operation: the Execute button's menu)."""
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
@@ -144,6 +147,14 @@ class AppPage:
         if not execute:
             raise RuntimeError(f"no Execute button for {label!r} (operator browser input: {box is not None})")
         time.sleep(0.5)
+        if schedule:  # the arrow beside Execute opens the execution options
+            execute[0].find_element(By.XPATH, "following-sibling::button[1]").click()
+            option = wait_for(lambda: [e for e in self.d.find_elements(By.XPATH, "//*[normalize-space(text())='Schedule']")
+                                       if e.is_displayed()], 10)
+            option[0].click()
+            time.sleep(0.5)
+            execute = wait_for(lambda: [b for b in self.d.find_elements(By.XPATH, "//button[normalize-space()='Schedule']")
+                                        if b.is_displayed()], 10)
         if shot is not None:
             self.d.save_screenshot(str(shot))
         prompt = self.js("return document.body.innerText")
@@ -171,7 +182,19 @@ def make_dataset(env: dict[str, str], name: str) -> None:
                     "-d", name, "-s", "B"], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def drive(url: str, out: Path) -> list[tuple[str, bool, str]]:
+def delegated_runs(env: dict[str, str], dataset: str) -> dict[str, str]:
+    """Run state of each delegated operation of a dataset (read from the database by a separate process)."""
+    code = ("import sys, json; from fiftyone.operators.delegated import DelegatedOperationService as S; "
+            "print(json.dumps({o.operator.rsplit('/', 1)[-1]: str(o.run_state) "
+            "for o in S().list_operations(dataset_name=sys.argv[1])}))")
+    run = subprocess.run([sys.executable, "-c", code, dataset], env=env, capture_output=True, text=True)
+    import json
+
+    lines = [l for l in run.stdout.splitlines() if l.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def drive(url: str, out: Path, env: dict[str, str] | None = None) -> list[tuple[str, bool, str]]:
     """The user's session on the App; returns (check, passed, detail) rows."""
     checks: list[tuple[str, bool, str]] = []
     check = lambda what, ok, detail="": checks.append((what, bool(ok), detail))
@@ -237,6 +260,16 @@ def drive(url: str, out: Path) -> list[tuple[str, bool, str]]:
         page.click_text("Undo trash")
         back = wait_for(lambda: page.grid_count() == shown, 60)
         check("'Undo trash' brings them back", back, f"grid {page.grid_count()} of {shown}")
+
+        # a long job scheduled as a delegated operation: the service `faceset app` started runs it
+        dataset = url.rstrip("/").rsplit("/", 1)[-1]
+        page.run_operator("UMAP of identity", schedule=True)
+        time.sleep(1)
+        page.close_result()
+        state = wait_for(lambda: (lambda r: r if r.get("umap_faces") in ("completed", "failed") else None)(
+            delegated_runs(env or dict(os.environ), dataset)), 180, 2.0) or delegated_runs(env or dict(os.environ), dataset)
+        check("UMAP scheduled from the App runs delegated", state.get("umap_faces") == "completed",
+              f"delegated operations: {state}")
         return checks
     finally:
         d.quit()
@@ -273,7 +306,7 @@ def main() -> None:
             up = lambda: urllib.request.urlopen(f"http://localhost:{port}/", timeout=5).status == 200
             if not wait_for(up, 120, 1.0):
                 sys.exit("faceset bench: the App did not come up")
-            checks = drive(f"http://localhost:{port}/datasets/{name}", args.out)
+            checks = drive(f"http://localhost:{port}/datasets/{name}", args.out, env)
         finally:
             os.killpg(app.pid, signal.SIGTERM)
             app.wait(timeout=30)

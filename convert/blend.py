@@ -13,19 +13,46 @@ import numpy as np
 from curate.analysis.align import invert_affine, transform_points
 from train.data import hull_mask
 
-MASKS = ("hull", "model", "both")
+MASK_PARTS = ("hull", "model", "hands")
+MASKS = ("hull", "model", "both", "hands", "hull,hands", "model,hands", "hull,model,hands")  # the common spellings
 BLENDS = ("alpha", "seamless")
 MIN_ALPHA = 1.0 / 255.0
 
 
-def crop_mask(kind: str, landmarks: np.ndarray, size: int, model_mask: np.ndarray | None = None) -> np.ndarray:
-    """(S, S) float mask in the aligned crop: landmark hull, the model's learned mask, or their product."""
-    if kind not in MASKS:
-        raise ValueError(f"unknown mask {kind!r} (use {', '.join(MASKS)})")
-    if kind == "hull" or model_mask is None:
-        return hull_mask(landmarks, size)
-    learned = np.clip(model_mask.astype(np.float32), 0, 1)
-    return learned if kind == "model" else learned * hull_mask(landmarks, size)
+def parse_mask(spec: str) -> tuple[str, ...]:
+    """Mask parts of a --mask value: 'hull', 'model', 'hands' joined by ',' or '+' ('both' = hull,model);
+    'hands' alone means hull,hands (hands are cut out of a face mask, they are not one)."""
+    parts: list[str] = []
+    for raw in str(spec).replace("+", ",").split(","):
+        name = raw.strip().lower()
+        expanded = ["hull", "model"] if name == "both" else [name]
+        for part in expanded:
+            if part not in MASK_PARTS:
+                raise ValueError(f"unknown mask {raw.strip()!r} in {spec!r} (use hull, model, hands or both, "
+                                 f"joined by commas: e.g. hull,hands)")
+            if part not in parts:
+                parts.append(part)
+    if not parts:
+        raise ValueError("empty --mask (use hull, model, hands or both)")
+    if parts == ["hands"]:
+        parts.insert(0, "hull")
+    return tuple(parts)
+
+
+def crop_mask(kind: str, landmarks: np.ndarray, size: int, model_mask: np.ndarray | None = None,
+              occluders: np.ndarray | None = None) -> np.ndarray:
+    """(S, S) float mask in the aligned crop: landmark hull, the model's learned mask or their product, with the
+    occluders (hands: uint8 or float, non-zero = occluded) cut out when the spec names 'hands'."""
+    parts = parse_mask(kind)
+    learned = None if model_mask is None else np.clip(model_mask.astype(np.float32), 0, 1)
+    if "model" in parts and learned is not None:
+        mask = learned * hull_mask(landmarks, size) if "hull" in parts else learned.copy()
+    else:
+        mask = hull_mask(landmarks, size)
+    if "hands" in parts and occluders is not None:
+        occ = occluders.astype(np.float32)
+        mask = mask * (1.0 - np.clip(occ / (255.0 if occ.max() > 1.0 else 1.0), 0.0, 1.0))
+    return mask
 
 
 def auto_mask_px(face_size: float, erode: int | None, blur: int | None) -> tuple[int, int]:
@@ -66,8 +93,11 @@ class Pasted:
 
 
 def paste_face(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, matrix: np.ndarray, erode: int = 0,
-               blur: int = 0, blend: str = "alpha") -> Pasted | None:
-    """Blend a swapped crop (float RGB [0, 1]) into ``frame`` (uint8 RGB, modified in place); None if off-frame."""
+               blur: int = 0, blend: str = "alpha", keep: np.ndarray | None = None) -> Pasted | None:
+    """Blend a swapped crop (float RGB [0, 1]) into ``frame`` (uint8 RGB, modified in place); None if off-frame.
+
+    ``keep``: a frame-sized uint8 mask of occluders (hands) whose pixels stay as they are, after feathering,
+    so the face's soft edge never bleeds over them."""
     if blend not in BLENDS:
         raise ValueError(f"unknown blend {blend!r} (use {', '.join(BLENDS)})")
     size = face.shape[0]
@@ -80,6 +110,9 @@ def paste_face(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, matrix: np
     warped = cv2.warpAffine(face.astype(np.float32), inv, dsize, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     m = cv2.warpAffine(mask.astype(np.float32), inv, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     m = feather(m, erode, blur)
+    if keep is not None:
+        m = m * (1.0 - keep[y0:y1, x0:x1].astype(np.float32) / 255.0)
+        m[m < MIN_ALPHA] = 0.0
     if not m.any():
         return None
     roi = frame[y0:y1, x0:x1]

@@ -16,7 +16,6 @@ def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 Direction = _choice("Direction", ("a2b", "b2a"))
 Color = _choice("Color", ("none", "rct", "lct", "hist"))
-Mask = _choice("Mask", ("hull", "model", "both"))
 Blend = _choice("Blend", ("alpha", "seamless"))
 Format = _choice("Format", ("mp4", "png"))
 
@@ -30,7 +29,8 @@ def convert(
     only: list[Path] = typer.Option([], "--only", help="Swap only faces matching this reference image or folder."),
     threshold: float = typer.Option(None, "--threshold", help="--only distance threshold (default: the backend's)."),
     color: Color = typer.Option("rct", "--color", help="Colour transfer: none, rct (Reinhard, Lab), lct (linear), hist."),
-    mask: Mask = typer.Option("hull", "--mask", help="hull (landmarks), model (learned mask), both."),
+    mask: str = typer.Option("hull", "--mask", help="hull (landmarks), model (the model's learned mask), both, and "
+                             "hands (cut hands in front of the face out), joined by commas: e.g. hull,hands."),
     mask_erode: int = typer.Option(None, "--mask-erode", help="Erode the mask by PX frame pixels (default 2% of the face; negative grows it)."),
     mask_blur: int = typer.Option(None, "--mask-blur", min=0, help="Feather the mask edge over PX frame pixels (default 6% of the face)."),
     blend: Blend = typer.Option("alpha", "--blend", help="alpha (feathered mask) or seamless (Poisson clone)."),
@@ -52,7 +52,7 @@ def convert(
     from train.checkpoint import CheckpointError
 
     with user_errors(CheckpointError, ModelsMissingError, MediaError, ValueError):  # ValueError: also --only refs
-        settings = ConvertSettings(direction.value, [str(p) for p in only], threshold, color.value, mask.value, mask_erode,
+        settings = ConvertSettings(direction.value, [str(p) for p in only], threshold, color.value, mask, mask_erode,
                                    mask_blur, blend.value, every_frame_detect, detect_every, smooth, fmt.value, alpha,
                                    device, overwrite)
         summary = run(inputs, model, out, settings, on_error=report_error)

@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from convert.blend import (
     BLENDS,
-    MASKS,
     Pasted,
     alpha_layer,
     auto_mask_px,
     crop_mask,
+    parse_mask,
     paste_face,
 )
 from convert.color import COLOR_TRANSFERS, color_transfer
@@ -63,7 +63,8 @@ class ConvertSettings:
     def __post_init__(self) -> None:
         if self.alpha:  # an alpha channel needs PNG frames
             self.fmt = "png"
-        for value, allowed, what in ((self.color, COLOR_TRANSFERS, "colour transfer"), (self.mask, MASKS, "mask"),
+        self.mask = ",".join(parse_mask(self.mask))
+        for value, allowed, what in ((self.color, COLOR_TRANSFERS, "colour transfer"),
                                      (self.blend, BLENDS, "blend"), (self.fmt, FORMATS, "format")):
             if value not in allowed:
                 raise ValueError(f"unknown {what} {value!r} (use {', '.join(allowed)})")
@@ -112,6 +113,23 @@ class FrameConverter:
 
     def __init__(self, swapper: Swapper, finder: FaceFinder, settings: ConvertSettings):
         self.swapper, self.finder, self.settings = swapper, finder, settings
+        self._hands = None  # MediaPipe's palm + hand models, loaded when --mask names hands
+
+    def occluders(self, frame: np.ndarray, faces: list[TargetFace]) -> list[np.ndarray | None]:
+        """Per face, the hands in front of it as a frame-sized uint8 mask (None without --mask hands or hands)."""
+        if "hands" not in parse_mask(self.settings.mask):
+            return [None] * len(faces)
+        from curate.analysis.hands import HandFinder, hand_mask, hands_near
+
+        if self._hands is None:
+            self._hands = HandFinder()
+        hands = self._hands.find(frame)
+        out = []
+        for face in faces:
+            lo, hi = face.landmarks.min(0), face.landmarks.max(0)
+            near = hands_near(hands, (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])))
+            out.append(hand_mask(frame.shape, near) if near else None)
+        return out
 
     def swap_faces(self, frame: np.ndarray, faces: list[TargetFace]) -> list[Pasted]:
         """Swap the given faces into ``frame`` in place."""
@@ -123,13 +141,15 @@ class FrameConverter:
         matrices, crops = zip(*(aligned_crop(original, f.landmarks, size, self.swapper.coverage) for f in chosen))
         crops = np.stack(crops)
         rgb, model_masks = self.swapper(crops)
+        occluded = self.occluders(original, chosen)
         pasted = []
-        for face, matrix, crop, out, learned in zip(chosen, matrices, crops, rgb, model_masks):
+        for face, matrix, crop, out, learned, occ in zip(chosen, matrices, crops, rgb, model_masks, occluded):
             marks = transform_points(face.landmarks, matrix)
-            mask = crop_mask(s.mask, marks, size, learned)
+            in_crop = None if occ is None else cv2.warpAffine(occ, matrix, (size, size), flags=cv2.INTER_LINEAR)
+            mask = crop_mask(s.mask, marks, size, learned, in_crop)  # hands out of the colour statistics too
             out = color_transfer(s.color, out, crop.astype(np.float32) / 255.0, mask)
             erode, blur = auto_mask_px(face_scale(face.landmarks), s.mask_erode, s.mask_blur)
-            done = paste_face(frame, out, mask, matrix, erode, blur, s.blend)
+            done = paste_face(frame, out, mask, matrix, erode, blur, s.blend, keep=occ)
             if done is not None:
                 pasted.append(done)
         return pasted

@@ -360,3 +360,63 @@ def test_a_missing_or_empty_model_folder_is_named_as_such(tmp_path, samples):
                                  "--out", str(tmp_path / "x.png")], capture_output=True, text=True)
         assert result.returncode == 2 and result.stderr.strip() == f"faceset: error: {folder}: {says}" + (
             " (train a model into it first)" if folder.name == "empty" else "")
+
+
+# ---------------------------------------------------------------- hands in front of the face
+
+def test_mask_specs_combine_and_hands_are_cut_out():
+    from convert.blend import parse_mask
+
+    assert parse_mask("both") == ("hull", "model")
+    assert parse_mask("hull+hands") == parse_mask("hull, hands") == ("hull", "hands")
+    assert parse_mask("hands") == ("hull", "hands")
+    for bad in ("xseg", "hull,fingers", ""):
+        with pytest.raises(ValueError):
+            parse_mask(bad)
+    marks = np.array([[x, y] for x in np.linspace(10, 54, 9) for y in np.linspace(10, 54, 8)])[:68]
+    hand = np.zeros((64, 64), np.uint8)
+    hand[30:50, 20:40] = 255
+    plain, cut = crop_mask("hull", marks, 64, occluders=hand), crop_mask("hull,hands", marks, 64, occluders=hand)
+    assert plain[35:45, 25:35].min() == 1 and cut[30:50, 20:40].max() == 0 and cut[15:25, 15:25].min() == 1
+    assert np.array_equal(crop_mask("hull,hands", marks, 64), plain)  # no hand found: the plain mask
+
+
+def _clip_frame(samples: Path, index: int) -> np.ndarray:
+    from curate.media import iter_video
+
+    return next(rgb for i, rgb in iter_video(samples / "short_hamilton_clip.mp4", start=index) if i == index)
+
+
+def test_hands_are_found_in_front_of_the_face_and_not_where_there_are_none(samples, load_rgb):
+    from curate.analysis.hands import HandFinder, hand_mask, hands_near
+
+    finder = HandFinder()
+    rgb = _clip_frame(samples, 183)  # one hand holds the microphone at his mouth, the other is open beside him
+    hands = finder.find(rgb)
+    assert len(hands) == 2 and all(h.points.shape == (21, 3) for h in hands)
+    face_box = (170, 20, 90, 110)  # his head in this frame (x, y, w, h)
+    near = hands_near(hands, face_box)
+    assert len(near) == 1
+    x0, y0, x1, y1 = near[0].box
+    assert 180 < (x0 + x1) / 2 < 260 and y0 < 160  # the microphone hand, under his mouth
+    mask = hand_mask(rgb.shape, near)
+    assert 1500 < (mask > 0).sum() < 12000
+    assert not finder.find(load_rgb("obama.jpg"))
+
+
+def test_hands_mask_keeps_the_hand_over_the_face_after_conversion(samples, tiny_model, tmp_path):
+    from curate.analysis.hands import HandFinder, hand_mask
+
+    rgb = _clip_frame(samples, 138)  # his fingers cover his chin (the landmark hull paints over them)
+    src = tmp_path / "in" / "frame138.png"
+    src.parent.mkdir()
+    cv2.imwrite(str(src), rgb[:, :, ::-1])
+    outs = {}
+    for spec in ("hull", "hull,hands"):
+        convert([src], tiny_model, tmp_path / spec.replace(",", "_"), ConvertSettings(mask=spec), progress=False)
+        outs[spec] = cv2.imread(str(next((tmp_path / spec.replace(",", "_")).rglob("*.png"))))[:, :, ::-1]
+    inner = cv2.erode(hand_mask(rgb.shape, HandFinder().find(rgb)), np.ones((5, 5), np.uint8)) > 0
+    over_face = inner & np.any(outs["hull"] != rgb, axis=2)  # hand pixels the plain hull mask paints over
+    assert over_face.sum() >= 60
+    assert not np.any(outs["hull,hands"][over_face] != rgb[over_face])  # kept bit-identical with hands cut out
+    assert np.any(outs["hull,hands"] != rgb)  # the face itself is still swapped

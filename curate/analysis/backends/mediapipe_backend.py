@@ -37,7 +37,8 @@ from curate.analysis.mesh import (
 )
 from curate.analysis.pose import pose_from_keypoints, rotation_from_pose
 
-MODELS = {"detector": "face_detection_full_range.tflite", "mesh": "face_landmark.tflite", "iris": "iris_landmark.tflite"}
+MODELS = {"detector": "face_detection_full_range.tflite", "mesh": "face_landmark.tflite", "iris": "iris_landmark.tflite",
+          "palm": "palm_detection_full.tflite", "hand": "hand_landmark_full.tflite"}
 DET_SIZE, MESH_SIZE, IRIS_SIZE = 192, 192, 64
 
 
@@ -49,6 +50,11 @@ def _model_path(key: str) -> str:
                 f"MediaPipe model {MODELS[key]} is missing from {path.parent} (it ships with faceset: reinstall it)"
             )
         return str(path)
+
+
+def model_net(key: str) -> Any:
+    """One of the shipped MediaPipe models loaded by OpenCV DNN, with its output names."""
+    return _net(key)
 
 
 def _net(key: str) -> Any:
@@ -100,6 +106,7 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def weighted_nms(rows: np.ndarray, iou: float = 0.3) -> np.ndarray:
     """MediaPipe's weighted non-maximum suppression: overlapping hits averaged by score, top score kept."""
+    width = rows.shape[1]
     rows = rows[np.argsort(-rows[:, 0])]
     out = []
     while len(rows):
@@ -109,7 +116,7 @@ def weighted_nms(rows: np.ndarray, iou: float = 0.3) -> np.ndarray:
         merged[1:] = (group[:, 1:] * group[:, :1]).sum(axis=0) / group[:, 0].sum()
         out.append(merged)
         rows = rows[~overlap]
-    return np.array(out).reshape(-1, 17)
+    return np.array(out).reshape(-1, width)
 
 
 def tile_grid(width: int, height: int, min_tile: int) -> list[tuple[int, int, int]]:

@@ -13,41 +13,51 @@ import numpy as np
 from curate.analysis.align import invert_affine, transform_points
 from train.data import hull_mask
 
-MASK_PARTS = ("hull", "model", "hands")
-MASKS = ("hull", "model", "both", "hands", "hull,hands", "model,hands", "hull,model,hands")  # the common spellings
+MASK_PARTS = ("hull", "model", "learned", "hands")
 BLENDS = ("alpha", "seamless")
 MIN_ALPHA = 1.0 / 255.0
 
 
 def parse_mask(spec: str) -> tuple[str, ...]:
-    """Mask parts of a --mask value: 'hull', 'model', 'hands' joined by ',' or '+' ('both' = hull,model);
-    'hands' alone means hull,hands (hands are cut out of a face mask, they are not one)."""
+    """Mask parts of a --mask value: 'hull', 'model' (the swap model's mask), 'learned' (the face-set's mask
+    network, `faceset mask train`), 'hands', joined by ',' or '+' ('both' = hull,model); 'hands' alone means
+    hull,hands (hands are cut out of a face mask, they are not one)."""
     parts: list[str] = []
     for raw in str(spec).replace("+", ",").split(","):
         name = raw.strip().lower()
         expanded = ["hull", "model"] if name == "both" else [name]
         for part in expanded:
             if part not in MASK_PARTS:
-                raise ValueError(f"unknown mask {raw.strip()!r} in {spec!r} (use hull, model, hands or both, "
-                                 f"joined by commas: e.g. hull,hands)")
+                raise ValueError(f"unknown mask {raw.strip()!r} in {spec!r} (use hull, model, learned, hands or "
+                                 f"both, joined by commas: e.g. learned,hands)")
             if part not in parts:
                 parts.append(part)
     if not parts:
-        raise ValueError("empty --mask (use hull, model, hands or both)")
+        raise ValueError("empty --mask (use hull, model, learned, hands or both)")
     if parts == ["hands"]:
         parts.insert(0, "hull")
     return tuple(parts)
 
 
 def crop_mask(kind: str, landmarks: np.ndarray, size: int, model_mask: np.ndarray | None = None,
-              occluders: np.ndarray | None = None) -> np.ndarray:
-    """(S, S) float mask in the aligned crop: landmark hull, the model's learned mask or their product, with the
-    occluders (hands: uint8 or float, non-zero = occluded) cut out when the spec names 'hands'."""
+              occluders: np.ndarray | None = None, learned: np.ndarray | None = None) -> np.ndarray:
+    """(S, S) float mask in the aligned crop: the product of the named parts that are available (landmark hull,
+    the swap model's mask, the face-set's learned mask; the hull when none is), with the occluders (hands:
+    uint8 or float, non-zero = occluded) cut out when the spec names 'hands'."""
     parts = parse_mask(kind)
-    learned = None if model_mask is None else np.clip(model_mask.astype(np.float32), 0, 1)
-    if "model" in parts and learned is not None:
-        mask = learned * hull_mask(landmarks, size) if "hull" in parts else learned.copy()
-    else:
+    available = {"hull": None, "model": model_mask, "learned": learned}
+    mask = None
+    for part in ("hull", "model", "learned"):
+        if part not in parts:
+            continue
+        layer = hull_mask(landmarks, size) if part == "hull" else available[part]
+        if layer is None:
+            continue
+        layer = np.clip(layer.astype(np.float32), 0, 1)
+        if part == "learned":  # a probability: decided per pixel, the feathering makes the soft edge
+            layer = (layer > 0.5).astype(np.float32)
+        mask = layer if mask is None else mask * layer
+    if mask is None:
         mask = hull_mask(landmarks, size)
     if "hands" in parts and occluders is not None:
         occ = occluders.astype(np.float32)

@@ -29,8 +29,10 @@ def convert(
     only: list[Path] = typer.Option([], "--only", help="Swap only faces matching this reference image or folder."),
     threshold: float = typer.Option(None, "--threshold", help="--only distance threshold (default: the backend's)."),
     color: Color = typer.Option("rct", "--color", help="Colour transfer: none, rct (Reinhard, Lab), lct (linear), hist."),
-    mask: str = typer.Option("hull", "--mask", help="hull (landmarks), model (the model's learned mask), both, and "
-                             "hands (cut hands in front of the face out), joined by commas: e.g. hull,hands."),
+    mask: str = typer.Option("hull", "--mask", help="hull (landmarks), model (the swap model's mask), both, learned "
+                             "(the face-set's mask network, needs --mask-model) and hands (hands in front of the face "
+                             "cut out), joined by commas: e.g. learned,hands."),
+    mask_model: Path | None = typer.Option(None, "--mask-model", help="The mask network `faceset mask train` saved."),
     mask_erode: int = typer.Option(None, "--mask-erode", help="Erode the mask by PX frame pixels (default 2% of the face; negative grows it)."),
     mask_blur: int = typer.Option(None, "--mask-blur", min=0, help="Feather the mask edge over PX frame pixels (default 6% of the face)."),
     blend: Blend = typer.Option("alpha", "--blend", help="alpha (feathered mask) or seamless (Poisson clone)."),
@@ -52,9 +54,9 @@ def convert(
     from train.checkpoint import CheckpointError
 
     with user_errors(CheckpointError, ModelsMissingError, MediaError, ValueError):  # ValueError: also --only refs
-        settings = ConvertSettings(direction.value, [str(p) for p in only], threshold, color.value, mask, mask_erode,
-                                   mask_blur, blend.value, every_frame_detect, detect_every, smooth, fmt.value, alpha,
-                                   device, overwrite)
+        settings = ConvertSettings(direction.value, [str(p) for p in only], threshold, color.value, mask,
+                                   str(mask_model) if mask_model else None, mask_erode, mask_blur, blend.value,
+                                   every_frame_detect, detect_every, smooth, fmt.value, alpha, device, overwrite)
         summary = run(inputs, model, out, settings, on_error=report_error)
     typer.echo("\n".join(summary.lines()))
     if not summary.outputs:

@@ -49,6 +49,7 @@ class ConvertSettings:
     threshold: float | None = None
     color: str = "rct"
     mask: str = "hull"
+    mask_model: str | None = None  # the face-set's mask network (`faceset mask train`), for --mask learned
     mask_erode: int | None = None
     mask_blur: int | None = None
     blend: str = "alpha"
@@ -64,6 +65,8 @@ class ConvertSettings:
         if self.alpha:  # an alpha channel needs PNG frames
             self.fmt = "png"
         self.mask = ",".join(parse_mask(self.mask))
+        if "learned" in self.mask.split(",") and not self.mask_model:
+            raise ValueError("--mask learned needs --mask-model FILE (the network `faceset mask train` saved)")
         for value, allowed, what in ((self.color, COLOR_TRANSFERS, "colour transfer"),
                                      (self.blend, BLENDS, "blend"), (self.fmt, FORMATS, "format")):
             if value not in allowed:
@@ -114,6 +117,18 @@ class FrameConverter:
     def __init__(self, swapper: Swapper, finder: FaceFinder, settings: ConvertSettings):
         self.swapper, self.finder, self.settings = swapper, finder, settings
         self._hands = None  # MediaPipe's palm + hand models, loaded when --mask names hands
+        self._masknet = None  # the face-set's mask network, loaded when --mask names learned
+
+    def learned_masks(self, crops: np.ndarray) -> list[np.ndarray | None]:
+        """The face-set mask network's masks of the aligned crops (None each without --mask learned)."""
+        if "learned" not in parse_mask(self.settings.mask):
+            return [None] * len(crops)
+        from train.masknet import load_masknet, predict_masks
+
+        if self._masknet is None:
+            self._masknet = load_masknet(Path(self.settings.mask_model), self.settings.device)
+        net, size = self._masknet
+        return list(predict_masks(net, crops, size))
 
     def occluders(self, frame: np.ndarray, faces: list[TargetFace]) -> list[np.ndarray | None]:
         """Per face, the hands in front of it as a frame-sized uint8 mask (None without --mask hands or hands)."""
@@ -142,11 +157,13 @@ class FrameConverter:
         crops = np.stack(crops)
         rgb, model_masks = self.swapper(crops)
         occluded = self.occluders(original, chosen)
+        learned_masks = self.learned_masks(crops)
         pasted = []
-        for face, matrix, crop, out, learned, occ in zip(chosen, matrices, crops, rgb, model_masks, occluded):
+        for face, matrix, crop, out, own, occ, learned in zip(chosen, matrices, crops, rgb, model_masks, occluded,
+                                                               learned_masks):
             marks = transform_points(face.landmarks, matrix)
             in_crop = None if occ is None else cv2.warpAffine(occ, matrix, (size, size), flags=cv2.INTER_LINEAR)
-            mask = crop_mask(s.mask, marks, size, learned, in_crop)  # hands out of the colour statistics too
+            mask = crop_mask(s.mask, marks, size, own, in_crop, learned)  # hands out of the colour statistics too
             out = color_transfer(s.color, out, crop.astype(np.float32) / 255.0, mask)
             erode, blur = auto_mask_px(face_scale(face.landmarks), s.mask_erode, s.mask_blur)
             done = paste_face(frame, out, mask, matrix, erode, blur, s.blend, keep=occ)

@@ -13,6 +13,7 @@ import typer  # noqa: E402
 from convert import cli as convert_cli  # noqa: E402
 from curate import cli as curate_cli  # noqa: E402
 from train import cli as train_cli  # noqa: E402
+from train import mask_cli  # noqa: E402
 
 app = typer.Typer(
     name="faceset", no_args_is_help=True, add_completion=False,
@@ -21,6 +22,7 @@ app = typer.Typer(
 for command in [*curate_cli.app.registered_commands, *train_cli.app.registered_commands,
                 *convert_cli.app.registered_commands]:
     app.registered_commands.append(command)
+app.add_typer(mask_cli.app, name="mask")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 

@@ -97,3 +97,15 @@ def export_dirs(faces_dataset, tmp_path_factory) -> tuple[Path, Path]:
     export_faces(faces_dataset, "A", root / "A", size=64, progress=False)
     export_faces(faces_dataset, "B", root / "B", size=64, progress=False)
     return root / "A", root / "B"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(export_dirs, tmp_path_factory) -> Path:
+    """A 10-step swap model of the shared A and B (enough to convert with; its faces are blurry)."""
+    from train.trainer import TrainSettings, train
+
+    a, b = export_dirs
+    d = tmp_path_factory.mktemp("convert-model")
+    train(TrainSettings(str(a), str(b), str(d), enc_ch=8, ae_dims=32, dec_ch=8, batch=4, workers=0, iters=10,
+                        save_every=10, preview_every=10), progress=False)
+    return d

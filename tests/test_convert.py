@@ -188,17 +188,6 @@ def test_face_following_matches_detection_on_every_frame(samples, backend):
 
 # ---------------------------------------------------------------- whole runs
 
-@pytest.fixture(scope="module")
-def tiny_model(export_dirs, tmp_path_factory) -> Path:
-    from train.trainer import TrainSettings, train
-
-    a, b = export_dirs
-    d = tmp_path_factory.mktemp("convert-model")
-    train(TrainSettings(str(a), str(b), str(d), enc_ch=8, ae_dims=32, dec_ch=8, batch=4, workers=0, iters=10,
-                        save_every=10, preview_every=10), progress=False)
-    return d
-
-
 def _clip(samples: Path, out: Path, seconds: float, audio: bool) -> Path:
     """A short piece of the sample clip, with a generated 440 Hz audio track or with none."""
     cmd = [ffmpeg_exe(), "-y", "-v", "error", "-ss", "3.4", "-i", str(samples / "short_hamilton_clip.mp4")]

@@ -1,0 +1,234 @@
+"""`faceset mask train|apply|fix`: a face-set's learned occlusion mask, stored as FiftyOne segmentations.
+
+- train: targets are a face's best real label (``mask_fixed`` a user corrected, else an occlusion-aware mask
+  imported from DeepFaceLab / faceswap, else its XSeg polygons), or its landmark hull with any hands the hand
+  detector finds on the crop cut out; synthetic occluders do the rest (``train.masknet``).
+- apply: the network's mask of every face, written as PNGs beside the crops and set as the ``mask_learned``
+  segmentation (the App overlays it; export, training and conversion use it).
+- fix: crops and masks out to a folder for painting in any image editor, and back in as ``mask_fixed`` — the
+  strongest label of the next training run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from curate.media import load_image, write_image
+from train.data import hull_mask
+from train.masknet import MaskTrainSettings, OccluderBank, load_masknet, predict_masks, save_masknet, train_masknet
+
+LEARNED_FIELD = "mask_learned"
+FIXED_FIELD = "mask_fixed"
+OCCLUSION_AWARE = ("xseg", "fanseg", "bisenet", "vgg-obstructed", "unet-dfl")  # tool masks that see occluders
+
+
+def segmentation_array(label: Any) -> np.ndarray | None:
+    """A FiftyOne Segmentation's mask as uint8 0/255 (from ``mask`` or ``mask_path``), or None."""
+    if label is None:
+        return None
+    mask = getattr(label, "mask", None)
+    if mask is None and getattr(label, "mask_path", None):
+        mask = cv2.imread(str(label.mask_path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    return np.where(mask > (127 if mask.max() > 1 else 0), 255, 0).astype(np.uint8)
+
+
+def polygons_mask(label: Any, size: int) -> np.ndarray | None:
+    """XSeg include polygons minus exclude polygons, rendered at ``size``."""
+    if label is None or not getattr(label, "polylines", None):
+        return None
+    mask = np.zeros((size, size), np.uint8)
+    for poly in label.polylines:
+        for pts in poly.points:
+            value = 0 if "exclude" in str(poly.label).lower() else 255
+            cv2.fillPoly(mask, [np.round(np.asarray(pts) * size).astype(np.int32)], value)
+    return mask
+
+
+def real_label(sample: dict[str, Any], size: int) -> np.ndarray | None:
+    """The best real occlusion label of a face (uint8 at ``size``), or None."""
+    candidates = [sample.get(FIXED_FIELD)]
+    names = sample.get("mask_names") or {}
+    candidates += [sample.get(f) for f, tool in names.items() if any(k in str(tool).lower() for k in OCCLUSION_AWARE)]
+    for label in candidates:
+        mask = segmentation_array(label)
+        if mask is not None:
+            return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+    return polygons_mask(sample.get("xseg_polygons"), size)
+
+
+def _samples(name: str, subset: str | None, view: str | None = None) -> Any:
+    from fiftyone import ViewField as F
+
+    from curate.store import load_dataset
+    from curate.subsets import check_subset
+
+    check_subset(subset, optional=True)
+    ds = load_dataset(name)
+    base = ds.load_saved_view(view) if view else ds
+    return ds, (base.match(F("subset") == subset) if subset else base)
+
+
+def _fields(ds: Any) -> list[str]:
+    mask_fields = [f for f in ds.get_field_schema() if f.startswith("mask_") and f != LEARNED_FIELD]
+    extra = [f for f in ("mask_names", "xseg_polygons") if ds.has_sample_field(f)]
+    ok = ["landmarks_ok"] if ds.has_sample_field("landmarks_ok") else []
+    return ["id", "filepath", "landmarks", *ok, *mask_fields, *extra]
+
+
+def training_set(name: str, subset: str | None = None, hands: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Crops, targets and which targets are real labels; hands found on up to ``hands`` crops are cut out of
+    their hull targets and kept as occluders to paste elsewhere."""
+    from curate.analysis.hands import HandFinder, hand_mask
+
+    ds, view = _samples(name, subset)
+    fields = _fields(ds)
+    rows = [dict(zip(fields, vals)) for vals in zip(*view.values(fields))]
+    # a face whose landmarks failed has a guessed hull: it only teaches with a real label
+    rows = [r for r in rows if r.get("landmarks_ok") is not False or real_label(r, 64) is not None]
+    if len(rows) < 2:
+        raise ValueError(f"{name!r} has {len(rows)} faces: a mask network needs a face-set")
+    crops, targets, real, hulls = [], [], [], []
+    for row in rows:
+        crop = load_image(Path(row["filepath"]))
+        size = crop.shape[0]
+        pts = np.asarray(row["landmarks"].keypoints[0].points, dtype=np.float64) * size
+        hull = hull_mask(pts, size)
+        label = real_label(row, size)
+        crops.append(crop)
+        hulls.append(hull)
+        targets.append(hull if label is None else label.astype(np.float32) / 255.0)
+        real.append(label is not None)
+    crops_arr, hulls_arr = np.stack(crops), np.stack(hulls)
+    targets_arr, real_arr = np.stack(targets), np.asarray(real)
+    grown = np.stack([cv2.dilate(h, np.ones((9, 9), np.uint8)) for h in hulls_arr])  # textures from off the face
+    bank = OccluderBank.from_crops(crops_arr, grown, np.random.default_rng(seed))
+    finder = HandFinder() if hands else None
+    rng = np.random.default_rng(seed)
+    for i in rng.permutation(len(rows))[:hands]:
+        found = finder.find(crops_arr[i]) if finder else []
+        if not found:
+            continue
+        mask = hand_mask(crops_arr[i].shape, found)
+        bank.hands.append((crops_arr[i].copy(), mask))
+        if not real_arr[i]:
+            targets_arr[i] = targets_arr[i] * (mask == 0)
+    return {"ids": [r["id"] for r in rows], "crops": crops_arr, "targets": targets_arr, "real": real_arr,
+            "bank": bank}
+
+
+def default_model_path(name: str) -> Path:
+    """Where `faceset mask train` keeps a dataset's mask network."""
+    from curate.store import load_dataset, media_dir
+
+    return media_dir(load_dataset(name)).parent / "masks" / f"{name}-mask.safetensors"
+
+
+def mask_train(name: str, settings: MaskTrainSettings, subset: str | None = None, out: Path | None = None,
+               progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Train a dataset's mask network; returns its path and a summary (faces, real labels, hands, losses)."""
+    from tqdm import tqdm
+
+    data = training_set(name, subset, seed=settings.seed)
+    with tqdm(total=settings.iters, desc="mask train", unit="it", disable=not progress, dynamic_ncols=True) as bar:
+        def tick(it: int, loss: float) -> None:
+            bar.update(1)
+            if it % 20 == 0:
+                bar.set_postfix(loss=f"{loss:.3f}")
+        net, losses = train_masknet(data["crops"], data["targets"], data["bank"], settings, tick)
+    summary = {"faces": len(data["ids"]), "real_labels": int(data["real"].sum()), "hand_cutouts": len(data["bank"].hands),
+               "textures": len(data["bank"].textures), "iters": settings.iters, "size": settings.size,
+               "first_loss": float(np.mean(losses[:20])) if losses else None,
+               "last_loss": float(np.mean(losses[-20:])) if losses else None}
+    path = save_masknet(Path(out) if out else default_model_path(name), net, settings.size, summary)
+    return path, summary
+
+
+def mask_apply(name: str, model: Path | None = None, subset: str | None = None, device: str = "auto",
+               progress: bool = True) -> int:
+    """Run the mask network on every face; PNG masks beside the crops, ``mask_learned`` segmentations set."""
+    import fiftyone as fo
+    from tqdm import tqdm
+
+    from curate.store import media_dir
+
+    ds, view = _samples(name, subset)
+    net, size = load_masknet(Path(model) if model else default_model_path(name), device)
+    folder = media_dir(ds) / "masks" / "learned"
+    folder.mkdir(parents=True, exist_ok=True)
+    ids, paths = view.values(["id", "filepath"])
+    values = {}
+    for k in tqdm(range(0, len(ids), 64), desc="mask apply", unit="batch", disable=not progress, dynamic_ncols=True):
+        crops = np.stack([load_image(Path(p)) for p in paths[k:k + 64]])
+        for sid, prob in zip(ids[k:k + 64], predict_masks(net, crops, size)):
+            png = folder / f"{sid}.png"
+            write_image(np.repeat(((prob > 0.5) * 255).astype(np.uint8)[..., None], 3, 2), png)
+            values[sid] = fo.Segmentation(mask_path=str(png))
+    if not ds.has_sample_field(LEARNED_FIELD):
+        ds.add_sample_field(LEARNED_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Segmentation)
+    ds.set_values(LEARNED_FIELD, values, key_field="id")
+    return len(values)
+
+
+def fix_export(name: str, folder: Path, view: str | None = None, subset: str | None = None) -> int:
+    """Write each face's crop and its current mask (fixed, else learned, else hull) as PNGs to paint on."""
+    ds, samples = _samples(name, subset, view)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = _fields(ds) + ([LEARNED_FIELD] if ds.has_sample_field(LEARNED_FIELD) else [])
+    count = 0
+    for vals in zip(*samples.values(fields)):
+        row = dict(zip(fields, vals))
+        crop = load_image(Path(row["filepath"]))
+        size = crop.shape[0]
+        mask = segmentation_array(row.get(FIXED_FIELD)) if row.get(FIXED_FIELD) else segmentation_array(row.get(LEARNED_FIELD))
+        if mask is None:
+            mask = (hull_mask(np.asarray(row["landmarks"].keypoints[0].points) * size, size) * 255).astype(np.uint8)
+        write_image(crop, folder / f"{row['id']}.png")
+        cv2.imwrite(str(folder / f"{row['id']}_mask.png"), cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST))
+        count += 1
+    (folder / "README.txt").write_text("Paint each <id>_mask.png white where the face is and black where anything "
+                                       "covers it (hands, microphones, hair), then: faceset mask fix DATASET --from "
+                                       "THIS_FOLDER\n")
+    return count
+
+
+def fix_import(name: str, folder: Path) -> tuple[int, list[tuple[str, str]]]:
+    """Read painted ``<id>_mask.png`` files back as ``mask_fixed`` segmentations; returns (count, problems)."""
+    import fiftyone as fo
+
+    from curate.store import load_dataset, media_dir
+
+    ds = load_dataset(name)
+    store = media_dir(ds) / "masks" / "fixed"
+    store.mkdir(parents=True, exist_ok=True)
+    present = set(ds.values("id"))
+    values, problems = {}, []
+    for path in sorted(Path(folder).glob("*_mask.png")):
+        sid = path.name[: -len("_mask.png")]
+        if sid not in present:
+            problems.append((str(path), "no face with this id in the dataset"))
+            continue
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            problems.append((str(path), "not a readable PNG"))
+            continue
+        out = store / f"{sid}.png"
+        cv2.imwrite(str(out), np.where(mask > 127, 255, 0).astype(np.uint8))
+        values[sid] = fo.Segmentation(mask_path=str(out))
+    if values:
+        if not ds.has_sample_field(FIXED_FIELD):
+            ds.add_sample_field(FIXED_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Segmentation)
+        ds.set_values(FIXED_FIELD, values, key_field="id")
+    return len(values), problems
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """One-line JSON of a training summary."""
+    return json.dumps(summary)

@@ -354,6 +354,8 @@ def export(
     no_expression: bool = typer.Option(False, "--no-expression", help="Balance over pose only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export in --out (anything else there is refused)."),
     face_type: DflFaceType = typer.Option(DflFaceType.full_face, "--face-type", help="dfl: DeepFaceLab face type of the crops."),
+    mask: str = typer.Option("auto", "--mask", help="Mask field to write (folder: PNG alpha, faceswap: 'custom' mask, "
+                             "dfl: xseg_mask): auto = mask_fixed, else mask_learned, else none; or a field; or none."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
     dataset = _dataset(dataset_arg, dataset_opt)
@@ -361,7 +363,7 @@ def export(
 
     with user_errors(ValueError):
         result = export_faces(dataset, _subset(subset), out, n, _subset(match), fmt.value, size, seed, not no_expression, view,
-                              overwrite=overwrite, face_type=face_type.value)
+                              overwrite=overwrite, face_type=face_type.value, mask=mask)
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
 
 

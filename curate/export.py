@@ -120,6 +120,8 @@ class ExportResult:
     format: str
 
 
+MASK_KEY = "__mask"  # the exported mask's segmentation, whatever field it came from
+FACESWAP_MASK = "custom"  # faceswap's name for a mask made outside its maskers (its manual mask tool's)
 _FIELDS = ["id", "face_key", "filepath", "source", "source_type", "frame", "face_index", "bbox", "frame_size",
            "landmarks", "source_landmarks", "align_matrix", "yaw", "pitch", "roll", "blur", "expression",
            "identity_ok", "dup_keep", "landmarks_ok", "backend"]
@@ -186,6 +188,7 @@ def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
     overwrite: bool = False, face_type: str = "full_face", on_progress: Callable[[float, str], None] | None = None,
+    mask: str | None = "auto",
 ) -> ExportResult:
     """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
     check_subset(subset)
@@ -205,8 +208,15 @@ def export_faces(
     pool = base.match(F("subset") == subset)
     if not len(pool):
         raise ValueError(f"subset {subset} of {name!r} has no faces")
+    from curate.masks import export_mask_field
+
+    mask_field = export_mask_field(ds, mask)
     fields = [f for f in _FIELDS if f == "id" or ds.has_sample_field(f) or f == "expression"]
+    fields += [mask_field] if mask_field else []
     values = dict(zip(fields, pool.values([f if f != "expression" else "expression.label" for f in fields])))
+    if mask_field:
+        values[MASK_KEY] = values.pop(mask_field)
+        fields[-1] = MASK_KEY
     exprs = [e or "unknown" for e in values["expression"]]
     names = sorted(set(exprs))
     bins = pose_bins(values["yaw"], values["pitch"], np.array(exprs) if by_expression else None, expressions=names)
@@ -238,6 +248,7 @@ def export_faces(
 
         write_alignments(out / "alignments.fsa", fsa_frames)
     manifest = {"dataset": name, "subset": subset, "format": fmt, "match": match, "seed": seed, "n": len(rows),
+                "mask": mask_field,
                 "alignment": alignment_info(rows, [values.get("backend", [None] * len(exprs))[k] for k in chosen], fmt,
                                             face_type),
                 "yaw_edges": list(DEFAULT_YAW_EDGES), "pitch_edges": list(DEFAULT_PITCH_EDGES), "faces": rows}
@@ -342,15 +353,25 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
     """Write one face in the chosen format; returns its manifest row."""
     from curate.media import load_image
 
+    from curate.masks import segmentation_array
+
     crop = load_image(Path(v["filepath"]))
+    face_mask = segmentation_array(v.get(MASK_KEY))  # in faceset's crop, any stored size
+    if face_mask is not None:
+        face_mask = cv2.resize(face_mask, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     if fmt in ("faceswap", "dfl"):  # the tools' own geometry, cut from the source frame
         crop, pts, matrix = _tool_crop(v, crop, fmt, size, frames or _Frames(), face_type)
+        if face_mask is not None:  # faceset crop -> the tool's crop
+            to_tool = between_affine(v["align_matrix"], matrix)
+            face_mask = cv2.warpAffine(face_mask, to_tool, crop.shape[1::-1], flags=cv2.INTER_LINEAR)
     else:
         pts = np.asarray(v["landmarks"].keypoints[0].points, dtype=np.float64) * crop.shape[1]
         if size and size != crop.shape[1]:
             scale = size / crop.shape[1]
             crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             pts = pts * scale
+            if face_mask is not None:
+                face_mask = cv2.resize(face_mask, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     source = Path(v["source"])
     is_video = v.get("source_type") == "video"
     stem = f"{source.stem}_{v['frame']:06d}_{v['face_index']}" if is_video else f"{source.stem}_{v['face_index']}"
@@ -360,6 +381,10 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
         key = frame_key(source, v["frame"], is_video)
         faces = fsa_frames.setdefault(key, [])
         entry = face_entry(v["bbox"], np.asarray(v["source_landmarks"]), crop)
+        if face_mask is not None:  # as faceswap stores masks: 128 px, zlib, with its frame -> mask matrix
+            from curate.interop.faceswap import mask_entry
+
+            entry["mask"][FACESWAP_MASK] = mask_entry(face_mask, matrix, crop.shape[0])
         file = out / f"{Path(key).stem}_{len(faces)}.png"
         faces.append(entry)
         meta = {"alignments": {k: entry[k] for k in ("x", "y", "w", "h", "landmarks_xy", "mask", "identity")},
@@ -372,7 +397,13 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
         file = out / f"{stem}.jpg"
         meta = dfl_meta(pts, source.name if not is_video else f"{source.stem}_{v['frame'] + 1:06d}.png",
                         v["bbox"], np.asarray(v["source_landmarks"]), matrix, face_type)
+        if face_mask is not None:  # DFL keeps its XSeg mask as a PNG of at most 256 px in the metadata
+            small = cv2.resize(face_mask, (min(256, crop.shape[1]),) * 2, interpolation=cv2.INTER_AREA)
+            meta["xseg_mask"] = cv2.imencode(".png", small)[1]  # one channel, cv2.imencode's buffer, as DFL keeps it
         _atomic_bytes(file, write_dfl_meta(encode_image(crop, ".jpg"), meta))
+    elif face_mask is not None:  # the mask as the PNG's alpha: what faceset's training reads
+        file = out / f"{stem}.png"
+        _atomic_bytes(file, encode_image(np.dstack([crop, face_mask]), ".png"))
     else:
         file = out / f"{stem}.jpg"
         _atomic_bytes(file, encode_image(crop, ".jpg"))

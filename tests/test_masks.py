@@ -127,3 +127,87 @@ def test_convert_refuses_learned_without_a_network():
 
     with pytest.raises(ValueError, match="--mask-model"):
         ConvertSettings(mask="learned,hands")
+
+
+@pytest.fixture(scope="module")
+def masked_photos(samples, tmp_path_factory):
+    """The photos as B, each face with a 'mask_fixed' = its hull minus a block over the mouth (an occluder)."""
+    import uuid
+
+    import fiftyone as fo
+
+    from curate.extract import extract
+    from train.data import hull_mask
+
+    name = f"fstest-masks-{uuid.uuid4().hex[:8]}"
+    extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], name, "B", workers=1, progress=False)
+    ds = fo.load_dataset(name)
+    ds.add_sample_field("mask_fixed", fo.EmbeddedDocumentField, embedded_doc_type=fo.Segmentation)
+    masks = {}
+    for s in ds:
+        size = cv2.imread(s.filepath).shape[0]
+        pts = np.asarray(s.landmarks.keypoints[0].points) * size
+        m = (hull_mask(pts, size) * 255).astype(np.uint8)
+        (x0, y0), (x1, y1) = pts[48:68].min(0).astype(int), pts[48:68].max(0).astype(int)
+        m[y0 - 5:y1 + 5, x0 - 5:x1 + 5] = 0
+        masks[s.id] = m
+        s["mask_fixed"] = fo.Segmentation(mask=(m > 0).astype(np.uint8))
+        s.save()
+    yield name, masks
+    for n in fo.list_datasets():
+        if n.startswith(name):
+            fo.delete_dataset(n)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 127, b > 127
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_masks_round_trip_through_faceswap_and_dfl_exports(masked_photos, samples, tmp_path):
+    import fiftyone as fo
+
+    from curate.export import export_faces
+    from curate.interop.dfl import read_dfl_meta
+    from curate.interop.importing import import_dfl, import_faceswap
+    from curate.masks import segmentation_array
+
+    name, masks = masked_photos
+    originals = {tuple(np.round(np.asarray(s.source_landmarks)[30]).astype(int)): masks[s.id]
+                 for s in fo.load_dataset(name)}
+    export_faces(name, "B", tmp_path / "fs", fmt="faceswap", progress=False)
+    export_faces(name, "B", tmp_path / "dfl", fmt="dfl", progress=False)
+    assert all("xseg_mask" in read_dfl_meta(p.read_bytes()) for p in (tmp_path / "dfl").glob("*.jpg"))
+    import_faceswap(f"{name}-fs", "B", tmp_path / "fs" / "alignments.fsa", samples)
+    import_dfl(f"{name}-dfl", "B", tmp_path / "dfl", samples)
+    for back, field in ((f"{name}-fs", "mask_custom"), (f"{name}-dfl", "mask_xseg")):
+        ds = fo.load_dataset(back)
+        assert len(ds) == len(masks)
+        for s in ds:
+            nose = np.asarray(s.source_landmarks)[30]
+            key = min(originals, key=lambda k: np.abs(np.asarray(k) - nose).sum())
+            got = segmentation_array(s[field])
+            want = cv2.resize(originals[key], got.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            assert _iou(got, want) > 0.9, (back, _iou(got, want))
+
+
+def test_folder_export_carries_the_mask_as_alpha_and_training_masks_its_loss(masked_photos, tmp_path):
+    from curate.export import export_faces
+    from train.data import augment, load_faceset
+
+    name, masks = masked_photos
+    result = export_faces(name, "B", tmp_path / "folder", size=128, progress=False)
+    pngs = sorted((tmp_path / "folder").glob("*.png"))
+    pngs = [p for p in pngs if p.name != "distribution.png"]
+    assert len(pngs) == result.count == len(masks)
+    assert all(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[2] == 4 for p in pngs)
+    faces = load_faceset(tmp_path / "folder", 64)
+    assert faces.masks is not None and faces.masks.shape == (len(masks), 64, 64)
+    best = max(_iou((m * 255).astype(np.uint8), cv2.resize(o, (64, 64))) for m in faces.masks for o in masks.values())
+    assert best > 0.85
+    rng = np.random.default_rng(0)
+    mouth_gap = faces.masks[0].copy()
+    _, _, loss_mask, _ = augment(faces.images[0], faces.landmarks[0], rng, 0, 3.0, mask=mouth_gap)
+    assert loss_mask.sum() < 0.97 * augment(faces.images[0], faces.landmarks[0], np.random.default_rng(0), 0, 3.0)[2].sum()
+    assert export_faces(name, "B", tmp_path / "plain", mask="none", progress=False).count == len(masks)
+    assert not [p for p in (tmp_path / "plain").glob("*.png") if p.name != "distribution.png"]  # JPGs as before

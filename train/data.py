@@ -31,6 +31,7 @@ class FaceSet:
     bins: np.ndarray
     files: list[str]
     alignment: dict = field(default_factory=dict)
+    masks: np.ndarray | None = None  # (N, S, S) float in [0, 1] from the export's PNG alpha; None: landmark hulls
 
     @property
     def weights(self) -> np.ndarray:
@@ -55,13 +56,16 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
     if geometry != "faceset":
         raise FaceSetError(f"{folder}: its crops are in {geometry} geometry (for that tool); export with "
                            "--format folder to train faceset")
-    images, marks, bins, files = [], [], [], []
+    images, marks, bins, files, masks = [], [], [], [], []
     for face in faces:
-        bgr = cv2.imread(str(folder / Path(face["file"]).name), cv2.IMREAD_COLOR)
-        if bgr is None:
+        raw = cv2.imread(str(folder / Path(face["file"]).name), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.ndim != 3 or raw.shape[2] not in (3, 4):
             raise FaceSetError(f"{folder / face['file']}: unreadable image")
+        bgr = raw[..., :3]
         scale = size / bgr.shape[1]
         images.append(cv2.cvtColor(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+        masks.append(cv2.resize(raw[..., 3], (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+                     if raw.shape[2] == 4 else None)
         marks.append(np.asarray(face["landmarks"], dtype=np.float32) * scale)
         bins.append(int(face.get("pose_bin", 0)))
         files.append(face["file"])
@@ -73,7 +77,10 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
 
         alignment["coverage"] = median_coverage(marks, [size] * len(marks))
     alignment.setdefault("backend", "dlib")
-    return FaceSet(np.stack(images), np.stack(marks), np.asarray(bins), files, alignment)
+    stored = None
+    if any(m is not None for m in masks):  # faces without a stored mask fall back to their hull
+        stored = np.stack([m if m is not None else hull_mask(p, size) for m, p in zip(masks, marks)])
+    return FaceSet(np.stack(images), np.stack(marks), np.asarray(bins), files, alignment, stored)
 
 
 def hull_mask(landmarks: np.ndarray, size: int, erode: int = 0) -> np.ndarray:
@@ -124,18 +131,28 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, amount: float = 0
 
 
 def augment(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, erode: int, feature_weight: float,
-            warp: bool = True) -> tuple[np.ndarray, ...]:
-    """(warped input, target, mask, loss weights) of one face, all float32, images in [0, 1]."""
+            warp: bool = True, mask: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """(warped input, target, mask, loss weights) of one face, all float32, images in [0, 1]; the loss mask is
+    the stored mask when the face has one (occluders out of the loss), else the landmark hull."""
     size = image.shape[0]
     m = random_affine(size, rng)
     target = cv2.warpAffine(image, m, (size, size), borderMode=cv2.BORDER_REFLECT)
     pts = landmarks @ m[:, :2].T + m[:, 2]
+    moved = None if mask is None else cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR)
     if rng.random() < 0.5:
         target = target[:, ::-1]
         pts = np.c_[size - 1 - pts[:, 0], pts[:, 1]]
+        moved = None if moved is None else moved[:, ::-1]
     target = colour_jitter(np.ascontiguousarray(target), rng)
     source = random_warp(target, rng) if warp else target
-    return source, target, hull_mask(pts, size, erode), feature_weights(pts, size, feature_weight)
+    if moved is None:
+        loss_mask = hull_mask(pts, size, erode)
+    else:
+        loss_mask = (np.ascontiguousarray(moved) > 0.5).astype(np.uint8)
+        if erode > 0:
+            loss_mask = cv2.erode(loss_mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1,) * 2))
+        loss_mask = loss_mask.astype(np.float32)
+    return source, target, loss_mask, feature_weights(pts, size, feature_weight)
 
 
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
@@ -159,7 +176,8 @@ class BatchSource(torch.utils.data.Dataset):
         for k, (side, faces) in enumerate(self.sets.items()):
             rng = np.random.default_rng([self.seed, iteration, self.rank, k])
             idx = rng.choice(len(faces.images), self.batch, p=faces.weights)
-            parts = [augment(faces.images[i], faces.landmarks[i], rng, self.erode, self.feature_weight) for i in idx]
+            parts = [augment(faces.images[i], faces.landmarks[i], rng, self.erode, self.feature_weight,
+                             mask=None if faces.masks is None else faces.masks[i]) for i in idx]
             warped, target, mask, weight = (list(p) for p in zip(*parts))
             out[side] = {"warped": _to_tensor(warped), "target": _to_tensor(target),
                          "mask": _to_tensor(mask), "weight": _to_tensor(weight)}

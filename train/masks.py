@@ -17,38 +17,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from curate.masks import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
 from curate.media import load_image, write_image
 from train.data import hull_mask
 from train.masknet import MaskTrainSettings, OccluderBank, load_masknet, predict_masks, save_masknet, train_masknet
 
-LEARNED_FIELD = "mask_learned"
-FIXED_FIELD = "mask_fixed"
 OCCLUSION_AWARE = ("xseg", "fanseg", "bisenet", "vgg-obstructed", "unet-dfl")  # tool masks that see occluders
-
-
-def segmentation_array(label: Any) -> np.ndarray | None:
-    """A FiftyOne Segmentation's mask as uint8 0/255 (from ``mask`` or ``mask_path``), or None."""
-    if label is None:
-        return None
-    mask = getattr(label, "mask", None)
-    if mask is None and getattr(label, "mask_path", None):
-        mask = cv2.imread(str(label.mask_path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    return np.where(mask > (127 if mask.max() > 1 else 0), 255, 0).astype(np.uint8)
-
-
-def polygons_mask(label: Any, size: int) -> np.ndarray | None:
-    """XSeg include polygons minus exclude polygons, rendered at ``size``."""
-    if label is None or not getattr(label, "polylines", None):
-        return None
-    mask = np.zeros((size, size), np.uint8)
-    for poly in label.polylines:
-        for pts in poly.points:
-            value = 0 if "exclude" in str(poly.label).lower() else 255
-            cv2.fillPoly(mask, [np.round(np.asarray(pts) * size).astype(np.int32)], value)
-    return mask
 
 
 def real_label(sample: dict[str, Any], size: int) -> np.ndarray | None:

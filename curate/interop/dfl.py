@@ -140,7 +140,7 @@ def seg_masks(meta: dict[str, Any], where: str) -> dict[str, np.ndarray]:
         data = meta.get(key)
         if data is None:
             continue
-        arr = np.asarray(data)
+        arr = np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray)) else np.asarray(data)
         if arr.dtype == np.uint8 and arr.ndim <= 2 and (arr.ndim == 1 or 1 in arr.shape):
             img = cv2.imdecode(arr.reshape(-1), cv2.IMREAD_GRAYSCALE)
         elif arr.ndim >= 2 and np.issubdtype(arr.dtype, np.floating):

@@ -135,6 +135,16 @@ def face_entry(bbox: list[float], landmarks: np.ndarray, thumb: np.ndarray | Non
     return entry
 
 
+def mask_entry(mask: np.ndarray, frame_to_crop: np.ndarray, crop_size: int, stored_size: int = 128,
+               centering: str = "head") -> dict[str, Any]:
+    """A mask as faceswap stores one: uint8 at ``stored_size`` zlib-compressed, the frame -> stored-mask matrix,
+    the interpolator and the centering of the crop it was made in."""
+    small = cv2.resize(np.asarray(mask, dtype=np.uint8), (stored_size, stored_size), interpolation=cv2.INTER_AREA)
+    affine = np.asarray(frame_to_crop, dtype=np.float64).reshape(2, 3) * (stored_size / float(crop_size))
+    return {"mask": zlib.compress(small.tobytes()), "affine_matrix": affine.tolist(), "interpolator": int(cv2.INTER_AREA),
+            "stored_size": int(stored_size), "stored_centering": centering}
+
+
 def png_with_meta(png: bytes, meta: dict[str, Any]) -> bytes:
     """PNG bytes with faceswap's 'faceswap' iTXt header (a Python-literal dict) before the first IDAT."""
     text = str(plain(meta)).encode("utf-8")

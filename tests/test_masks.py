@@ -211,3 +211,22 @@ def test_folder_export_carries_the_mask_as_alpha_and_training_masks_its_loss(mas
     assert loss_mask.sum() < 0.97 * augment(faces.images[0], faces.landmarks[0], np.random.default_rng(0), 0, 3.0)[2].sum()
     assert export_faces(name, "B", tmp_path / "plain", mask="none", progress=False).count == len(masks)
     assert not [p for p in (tmp_path / "plain").glob("*.png") if p.name != "distribution.png"]  # JPGs as before
+
+
+def test_the_labelled_occlusion_set_is_consistent():
+    """datasets/occlusion: 24 faces, each label inside its hull, occluders really over the faces."""
+    import json
+
+    root = Path(__file__).resolve().parent.parent / "datasets" / "occlusion"
+    data = json.loads((root / "labels.json").read_text())
+    assert len(data["faces"]) >= 20 and {f["split"] for f in data["faces"]} == {"tune", "test"}
+    from train.data import hull_mask
+
+    covered = 0
+    for face in data["faces"]:
+        crop = cv2.imread(str(root / face["crop"]))
+        label = cv2.imread(str(root / "masks" / (Path(face["crop"]).stem + ".png")), cv2.IMREAD_GRAYSCALE)
+        hull = hull_mask(np.asarray(face["landmarks"]), crop.shape[0]) > 0
+        assert crop.shape[:2] == label.shape and not ((label > 127) & ~hull).any()
+        covered += (label > 127).sum() < 0.98 * hull.sum()
+    assert covered >= 20  # occluders cut at least 2% of the face in nearly every label

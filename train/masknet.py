@@ -159,6 +159,7 @@ class MaskTrainSettings:
     lr: float = 2e-3
     width: int = 16
     occlude_p: float = 0.7
+    real_share: float = 0.3  # at least this share of each batch from faces with real labels, when there are any
     seed: int = 0
     device: str = "auto"
 
@@ -182,9 +183,20 @@ def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce + dice.mean()
 
 
+def sampling_weights(real: np.ndarray | None, n: int, share: float) -> np.ndarray:
+    """Per-face sampling probabilities giving faces with real labels at least ``share`` of the draws."""
+    if real is None or not np.any(real) or np.all(real):
+        return np.full(n, 1.0 / n)
+    real = np.asarray(real, bool)
+    frac = max(share, real.mean())
+    return np.where(real, frac / real.sum(), (1 - frac) / (~real).sum())
+
+
 def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, settings: MaskTrainSettings,
-                  progress: Callable[[int, float], None] | None = None) -> tuple[MaskNet, list[float]]:
-    """Train on uint8 (N, S, S, 3) crops and float (N, S, S) targets at ``settings.size``; returns (net, losses)."""
+                  progress: Callable[[int, float], None] | None = None,
+                  real: np.ndarray | None = None) -> tuple[MaskNet, list[float]]:
+    """Train on uint8 (N, S, S, 3) crops and float (N, S, S) targets at ``settings.size``; returns (net, losses).
+    Faces with real labels (``real``) are drawn more often: few hand-fixed masks teach what hull targets cannot."""
     from train.trainer import pick_device
 
     torch.manual_seed(settings.seed)
@@ -198,9 +210,10 @@ def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, s
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=max(settings.iters, 1))
     losses = []
     net.train()
+    weights = sampling_weights(real, len(imgs), settings.real_share)
     for it in range(settings.iters):
         xs, ys = [], []
-        for i in rng.integers(len(imgs), size=settings.batch):
+        for i in rng.choice(len(imgs), size=settings.batch, p=weights):
             x, y = _augment(imgs[i], tgts[i].astype(np.float32), rng)
             if rng.random() < settings.occlude_p:
                 x, y = occlude(x, y, rng, bank)

@@ -115,7 +115,7 @@ def mask_train(name: str, settings: MaskTrainSettings, subset: str | None = None
             bar.update(1)
             if it % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.3f}")
-        net, losses = train_masknet(data["crops"], data["targets"], data["bank"], settings, tick)
+        net, losses = train_masknet(data["crops"], data["targets"], data["bank"], settings, tick, data["real"])
     summary = {"faces": len(data["ids"]), "real_labels": int(data["real"].sum()), "hand_cutouts": len(data["bank"].hands),
                "textures": len(data["bank"].textures), "iters": settings.iters, "size": settings.size,
                "first_loss": float(np.mean(losses[:20])) if losses else None,

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.analysis.backends.mediapipe_backend import _run, _sigmoid, model_net, weighted_nms
+from curate.analysis.backends.mediapipe_backend import _run, _sigmoid, decode_ssd, model_net, weighted_nms
 from curate.analysis.mesh import Roi, crop_roi, crop_to_image
 
 PALM_SIZE, HAND_SIZE = 192, 224
@@ -41,16 +41,7 @@ def palm_anchors() -> np.ndarray:
 
 def decode_palms(scores: np.ndarray, raw: np.ndarray, min_score: float) -> np.ndarray:
     """Palm detector outputs -> rows (score, x0, y0, x1, y1, 7 keypoints x/y) in the 0..1 input square."""
-    score = _sigmoid(scores.reshape(-1))
-    keep = score >= min_score
-    if not np.any(keep):
-        return np.zeros((0, 19))
-    reg, anc = raw.reshape(-1, 18)[keep] / PALM_SIZE, palm_anchors()[keep]
-    cx, cy = reg[:, 0] + anc[:, 0], reg[:, 1] + anc[:, 1]
-    w, h = reg[:, 2], reg[:, 3]
-    kps = reg[:, 4:18].reshape(-1, 7, 2) + anc[:, None, :]
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return np.hstack([score[keep, None], boxes, kps.reshape(-1, 14)])
+    return decode_ssd(scores, raw, palm_anchors(), PALM_SIZE, 7, min_score)
 
 
 def hand_roi(box: np.ndarray, wrist: np.ndarray, knuckle: np.ndarray) -> Roi:

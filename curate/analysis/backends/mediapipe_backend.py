@@ -80,18 +80,25 @@ def _anchors() -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1)  # 2304 x (x, y), fixed anchor size 1
 
 
-def decode_detections(scores: np.ndarray, raw: np.ndarray, min_score: float) -> np.ndarray:
-    """BlazeFace outputs -> rows (score, x0, y0, x1, y1, 6 keypoints x/y) in the 0..1 input square."""
+def decode_ssd(scores: np.ndarray, raw: np.ndarray, anchors: np.ndarray, input_size: int, keypoints: int,
+               min_score: float) -> np.ndarray:
+    """MediaPipe SSD outputs (fixed-size anchors) -> rows (score, x0, y0, x1, y1, keypoints x/y) in 0..1."""
     score = _sigmoid(scores.reshape(-1))
     keep = score >= min_score
+    width = 5 + 2 * keypoints
     if not np.any(keep):
-        return np.zeros((0, 17))
-    reg, anc = raw.reshape(-1, 16)[keep] / DET_SIZE, _anchors()[keep]
+        return np.zeros((0, width))
+    reg, anc = raw.reshape(-1, width - 1)[keep] / input_size, anchors[keep]
     cx, cy = reg[:, 0] + anc[:, 0], reg[:, 1] + anc[:, 1]
     w, h = reg[:, 2], reg[:, 3]
-    kps = reg[:, 4:16].reshape(-1, 6, 2) + anc[:, None, :]
+    kps = reg[:, 4:].reshape(-1, keypoints, 2) + anc[:, None, :]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return np.hstack([score[keep, None], boxes, kps.reshape(-1, 12)])
+    return np.hstack([score[keep, None], boxes, kps.reshape(-1, 2 * keypoints)])
+
+
+def decode_detections(scores: np.ndarray, raw: np.ndarray, min_score: float) -> np.ndarray:
+    """BlazeFace outputs -> rows (score, x0, y0, x1, y1, 6 keypoints x/y) in the 0..1 input square."""
+    return decode_ssd(scores, raw, _anchors(), DET_SIZE, 6, min_score)
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -240,7 +240,8 @@ def dataset_dedupe(
     check_subset(subset, optional=True)
     from fiftyone import ViewField as F
 
-    from curate.store import fo, load_dataset
+    from curate.store import load_dataset
+    from curate.store import read_vectors, write_fields
     from curate.trash import delete_reversibly
     from curate.workbench import kept_ids
 
@@ -256,9 +257,9 @@ def dataset_dedupe(
             raise ValueError(f"subset {sub} of {name!r} has no faces")
         if method == "crop":
             ensure_hashes(view, progress=progress, on_progress=on_progress)
-            ids, hashes, emb, blur, yaw, pitch = view.values(["id", HASH_FIELD, "embedding", "blur", "yaw", "pitch"])
+            ids, hashes, blur, yaw, pitch = view.values(["id", HASH_FIELD, "blur", "yaw", "pitch"])
             groups = find_near_duplicates(
-                hashes_from_hex(hashes), np.stack(emb), np.asarray(blur, dtype=np.float64),
+                hashes_from_hex(hashes), read_vectors(view, "embedding"), np.asarray(blur, dtype=np.float64),
                 np.c_[yaw, pitch].astype(np.float64), max_bits, max_distance, pose_tolerance,
             )
         else:
@@ -267,11 +268,7 @@ def dataset_dedupe(
         kept = kept_ids(view)
         if kept:  # faces a user marked keep are never removed
             groups.keep |= np.array([sid in kept for sid in ids], dtype=bool)
-        for fname, ftype in (("dup_group", fo.IntField), ("dup_keep", fo.BooleanField)):
-            if not ds.has_sample_field(fname):
-                ds.add_sample_field(fname, ftype)
-        view.set_values("dup_group", dict(zip(ids, groups.labels.astype(int).tolist())), key_field="id")
-        view.set_values("dup_keep", dict(zip(ids, groups.keep.tolist())), key_field="id")
+        write_fields(ds, ids, {"dup_group": groups.labels.astype(int).tolist(), "dup_keep": [bool(k) for k in groups.keep]})
         results[sub] = groups
         remove += [sid for sid, keep in zip(ids, groups.keep) if not keep]
     ds.save_view(DUPLICATES_VIEW, ds.match(F("dup_keep") == False).sort_by("dup_group"), overwrite=True)

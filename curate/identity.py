@@ -123,7 +123,9 @@ def dataset_identity(
 
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)
-    ids, emb = view.values(["id", "embedding"])
+    from curate.store import read_vectors, write_fields
+
+    ids = view.values("id")
     if not ids:
         raise ValueError(f"subset {subset} of {name!r} has no faces")
     backend = (view.distinct("backend") or [backend])[0]
@@ -134,10 +136,10 @@ def dataset_identity(
             raise ValueError("no face found in the reference images")
         reference = np.stack(vecs)
     limit = DEFAULT_THRESHOLD.get(backend, 0.35) if threshold is None else threshold
-    scores = score_identity(np.stack(emb), reference, limit, CLUSTER_THRESHOLD.get(backend, 0.5))
-    view.set_values("identity_distance", dict(zip(ids, scores.distance.astype(float).tolist())), key_field="id")
-    view.set_values("identity_ok", dict(zip(ids, scores.ok.tolist())), key_field="id")
-    view.set_values("identity_cluster", dict(zip(ids, scores.cluster.astype(int).tolist())), key_field="id")
+    scores = score_identity(read_vectors(view, "embedding"), reference, limit, CLUSTER_THRESHOLD.get(backend, 0.5))
+    write_fields(ds, ids, {"identity_distance": scores.distance.astype(float).tolist(),
+                           "identity_ok": [bool(v) for v in scores.ok],
+                           "identity_cluster": scores.cluster.astype(int).tolist()})
     saved = [WRONG_IDENTITY_VIEW]
     wrong = ds.match((F("subset") == subset) & (F("identity_ok") == False) & (F(KEEP_FIELD) != True))  # noqa: E712
     wrong = wrong.sort_by("identity_distance", reverse=True)  # faces a user marked keep stay out of it

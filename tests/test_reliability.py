@@ -215,3 +215,29 @@ def test_commands_print_no_stray_lines(photos_dataset, tmp_path):
     dedupe = _cli("dedupe", "-d", photos_dataset, "--method", "brain", "--dry-run")
     assert dedupe.returncode == 0, dedupe.stderr
     assert "Computing duplicate samples" not in dedupe.stdout + dedupe.stderr
+
+
+def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
+    """store.read_vectors / write_fields (the 100k-face fast paths) give what values() / set_values() give."""
+    import fiftyone as fo
+    import numpy as np
+
+    from curate.store import read_vectors, write_fields
+
+    ds = fo.Dataset(dataset_name)
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(50, 128)).astype(np.float32)
+    ds.add_samples([fo.Sample(filepath=f"/x/{k}.jpg", embedding=vecs[k]) for k in range(50)])
+    view = ds.skip(5).sort_by("filepath", reverse=True)
+    want = np.stack(view.values("embedding"))
+    assert np.array_equal(read_vectors(view, "embedding"), want)
+    ids = view.values("id")
+    before = dict(zip(ds.values("id"), ds.values("last_modified_at")))
+    write_fields(ds, ids, {"score": [float(k) for k in range(len(ids))], "ok": [k % 2 == 0 for k in range(len(ids))],
+                           "group": list(range(len(ids)))})
+    assert view.values("score") == [float(k) for k in range(len(ids))] and view.values("group") == list(range(len(ids)))
+    assert ds.get_field("ok") is not None and view.values("ok")[:2] == [True, False]
+    assert ds.select(ids).values("last_modified_at") != [before[i] for i in ids]  # stamped as changed
+    untouched = [i for i in ds.values("id") if i not in set(ids)]
+    assert ds.select(untouched).values("score") == [None] * len(untouched)
+    assert not [c for c in ds._sample_collection.database.list_collection_names() if c.startswith("faceset_scratch_")]

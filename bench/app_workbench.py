@@ -128,6 +128,11 @@ class AppPage:
                                                             -int(tile.size["height"] / 2) + 12).click().perform()
             time.sleep(0.4)
 
+    def ticked(self) -> int:
+        """How many tiles of the grid show a ticked selection checkbox."""
+        return int(self.js("return document.querySelectorAll('input[type=checkbox][data-cy^=looker-checkbox]:checked')"
+                           ".length"))
+
     def run_operator(self, label: str, shot: Path | None = None, schedule: bool = False) -> str:
         """Open the operator browser (the ` key), pick the operator by its label and execute it (or schedule it
         as a delegated operation: the Execute button's menu)."""
@@ -250,8 +255,9 @@ def drive(url: str, out: Path, env: dict[str, str] | None = None) -> list[tuple[
         time.sleep(3)
         d.save_screenshot(str(out / "app_identity_review.png"))
         k = int(flagged[0]) if flagged else 0
-        check("identity review B: faces worst-first, wrong ones pre-selected", k > 0 and shown == n_b,
-              f"{k} flagged of {shown} B faces")
+        ticked = wait_for(lambda: page.ticked() == k, 30)  # the pre-selection reaches the grid's checkboxes
+        check("identity review B: faces worst-first, wrong ones pre-selected", k > 0 and shown == n_b and ticked,
+              f"{k} flagged of {shown} B faces, {page.ticked()} ticked in the grid")
         page.click_text("Trash selected")
         gone = wait_for(lambda: page.grid_count() == shown - k, 60)
         time.sleep(2)

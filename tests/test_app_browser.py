@@ -29,9 +29,14 @@ def test_browser_panel_click_trash_and_undo(faces_dataset, dataset_name, tmp_pat
     clone = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     ids = set(clone.values("id"))
     try:
-        run = subprocess.run([sys.executable, str(BENCH), "--dataset", dataset_name, "--out", str(tmp_path)],
-                             capture_output=True, text=True, timeout=400)
-        assert run.returncode == 0, run.stdout + run.stderr
+        runs = []
+        for attempt in range(2):  # one retry: a loaded machine can stall the App between two clicks
+            run = subprocess.run([sys.executable, str(BENCH), "--dataset", dataset_name, "--out", str(tmp_path)],
+                                 capture_output=True, text=True, timeout=400)
+            runs.append(run.stdout + run.stderr)
+            if run.returncode == 0:
+                break
+        assert run.returncode == 0, "\n".join(runs)
         assert "NO " not in run.stdout
         assert set(fo.load_dataset(dataset_name).values("id")) == ids  # everything trashed came back
         for shot in ("app_panel.png", "app_panel_cell.png", "app_trash_prompt.png", "app_identity_review.png"):

@@ -45,21 +45,35 @@ def _progress(ctx: Any):
 PENDING_SELECTION = "pending_selection"
 
 
-def select_after_view_change(ctx: Any, ids: list[str]) -> None:
+REVIEW_VIEW = "review_view"
+
+
+def select_after_view_change(ctx: Any, ids: list[str], view: Any = None) -> None:
     """Select faces in the App once the view just set has loaded (a view change clears the selection).
 
-    Selected now too; the coverage panel's on_change_view selects them again from the dataset's execution store.
+    Selected now too; the coverage panel selects them again from the dataset's execution store when the App
+    reports the new view (and again if the selection is cleared before the App has shown it), and it knows
+    the review's view as its own, not a user's.
     """
+    from curate.workbench import stages_key
+
     ctx.ops.set_selected_samples(ids)
-    ctx.store("faceset").set(PENDING_SELECTION, ids, ttl=300)
+    store = ctx.store("faceset")
+    store.set(PENDING_SELECTION, ids, ttl=300)
+    if view is not None:
+        store.set(REVIEW_VIEW, stages_key(view), ttl=300)
 
 
 def apply_pending_selection(ctx: Any) -> None:
-    """Select the faces a review asked for, once."""
+    """Select the faces a review asked for until the App shows them selected (then the request is done, and a
+    user who clears the selection afterwards is not overruled)."""
     store = ctx.store("faceset")
     ids = store.get(PENDING_SELECTION)
-    if ids:
+    if not ids:
+        return
+    if set(ctx.selected or []) == set(ids):
         store.delete(PENDING_SELECTION)
+    elif not ctx.selected:
         ctx.ops.set_selected_samples(ids)
 
 
@@ -96,7 +110,7 @@ def identity_review(ctx: Any, subset: str, threshold: float | None = None) -> di
     view, flagged = flagged_identity(ctx.dataset.name, subset)
     if not ctx.delegated:
         ctx.ops.set_view(view)
-        select_after_view_change(ctx, flagged)
+        select_after_view_change(ctx, flagged, view)
     summary = (f"subset {subset}: {len(view)} faces, worst first; **{len(flagged)}** flagged as another person "
                f"are selected. Glance at them, then trash the selection.")
     return {"summary": summary, "flagged": len(flagged), "flagged_ids": flagged, "views": views}
@@ -116,7 +130,7 @@ def duplicate_review(ctx: Any, subset: str, max_bits: int = 6, dry_run: bool = T
         ctx.dataset.save_view(DUPLICATE_GROUPS_VIEW, view, overwrite=True)
         if not ctx.delegated:
             ctx.ops.set_view(name=DUPLICATE_GROUPS_VIEW)
-            select_after_view_change(ctx, removable)
+            select_after_view_change(ctx, removable, ctx.dataset.load_saved_view(DUPLICATE_GROUPS_VIEW))
     elif not ctx.delegated:
         ctx.ops.reload_dataset()
     verb = "would remove (selected: trash them to remove)" if dry_run else "removed (undo: *faceset: undo last trash*)"
@@ -199,7 +213,7 @@ class CoveragePanel(foo.Panel):
         apply_pending_selection(ctx)
         key = stages_key(ctx.view)
         shown = ctx.panel.state.get("shown_view")
-        if shown == "review":  # the view a review button just set
+        if shown == "review" or key == ctx.store("faceset").get(REVIEW_VIEW):  # a review's view, not the user's
             ctx.panel.state.shown_view = key
         elif key != shown:  # a view the user chose: it becomes what the panel counts
             ctx.panel.state.base_view = key
@@ -210,6 +224,7 @@ class CoveragePanel(foo.Panel):
             self._refresh_if_changed(ctx)
 
     def on_change_selected(self, ctx: Any) -> None:
+        apply_pending_selection(ctx)  # a view change may clear a review's selection after it was set
         self._refresh_if_changed(ctx)  # curation operators clear the selection after they change faces
 
     def on_refresh(self, ctx: Any) -> None:

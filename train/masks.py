@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +63,20 @@ def training_set(name: str, subset: str | None = None, hands: int = 200, seed: i
     ds, view = _samples(name, subset)
     fields = _fields(ds)
     rows = [dict(zip(fields, vals)) for vals in zip(*view.values(fields))]
-    # a face whose landmarks failed has a guessed hull: it only teaches with a real label
-    rows = [r for r in rows if r.get("landmarks_ok") is not False or real_label(r, 64) is not None]
+    kept = []
+    for row in rows:  # a face whose landmarks failed has a guessed hull: it only teaches with a real label
+        crop = load_image(Path(row["filepath"]))
+        label = real_label(row, crop.shape[0])
+        if row.get("landmarks_ok") is not False or label is not None:
+            kept.append((row, crop, label))
+    rows = [row for row, _, _ in kept]
     if len(rows) < 2:
         raise ValueError(f"{name!r} has {len(rows)} faces: a mask network needs a face-set")
     crops, targets, real, hulls = [], [], [], []
-    for row in rows:
-        crop = load_image(Path(row["filepath"]))
+    for row, crop, label in kept:
         size = crop.shape[0]
         pts = np.asarray(row["landmarks"].keypoints[0].points, dtype=np.float64) * size
         hull = hull_mask(pts, size)
-        label = real_label(row, size)
         crops.append(crop)
         hulls.append(hull)
         targets.append(hull if label is None else label.astype(np.float32) / 255.0)
@@ -201,8 +203,3 @@ def fix_import(name: str, folder: Path) -> tuple[int, list[tuple[str, str]]]:
             ds.add_sample_field(FIXED_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Segmentation)
         ds.set_values(FIXED_FIELD, values, key_field="id")
     return len(values), problems
-
-
-def summary_json(summary: dict[str, Any]) -> str:
-    """One-line JSON of a training summary."""
-    return json.dumps(summary)

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.analysis.backends.mediapipe_backend import _run, _sigmoid, decode_ssd, model_net, weighted_nms
+from curate.analysis.backends.mediapipe_backend import _run, _sigmoid, decode_ssd, letterbox, model_net, weighted_nms
 from curate.analysis.mesh import Roi, crop_roi, crop_to_image
 
 PALM_SIZE, HAND_SIZE = 192, 224
@@ -85,13 +85,7 @@ class HandFinder:
 
     def palms(self, rgb: np.ndarray) -> np.ndarray:
         """Palm rows (score, box, 7 keypoints) in source pixels, letterboxed into the 192 px input."""
-        h, w = rgb.shape[:2]
-        scale = PALM_SIZE / max(h, w)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        px, py = (PALM_SIZE - nw) // 2, (PALM_SIZE - nh) // 2
-        canvas = np.zeros((PALM_SIZE, PALM_SIZE, 3), np.float32)
-        canvas[py:py + nh, px:px + nw] = small.astype(np.float32) / 255.0
+        canvas, scale, px, py = letterbox(rgb, PALM_SIZE, 0.0, 1.0)
         outs = _run(self._palm, canvas[None])
         scores, raw = sorted(outs, key=lambda o: o.shape[-1])
         rows = decode_palms(scores, raw, self.min_palm)

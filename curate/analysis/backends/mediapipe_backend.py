@@ -69,6 +69,19 @@ def _run(net_names: tuple[Any, tuple[str, ...]], batch: np.ndarray) -> list[np.n
     return [np.asarray(o) for o in net.forward(names)]
 
 
+def letterbox(rgb: np.ndarray, size: int, low: float, high: float) -> tuple[np.ndarray, float, int, int]:
+    """An image fitted into a ``size`` square, centred as MediaPipe does, pixels mapped to ``low..high`` and
+    0 outside: (float32 canvas, scale, x pad, y pad)."""
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas = np.zeros((size, size, 3), np.float32)
+    canvas[py:py + nh, px:px + nw] = small.astype(np.float32) * ((high - low) / 255.0) + low
+    return canvas, scale, px, py
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -100.0, 100.0)))
 
@@ -157,12 +170,7 @@ class BlazeFaceDetector:
         """Detections (source px rows) in one region, letterboxed into the 192 px input as MediaPipe does."""
         region = rgb[y0:y0 + side_h, x0:x0 + side_w]
         h, w = region.shape[:2]
-        scale = DET_SIZE / max(h, w)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        px, py = (DET_SIZE - nw) // 2, (DET_SIZE - nh) // 2
-        canvas = np.zeros((DET_SIZE, DET_SIZE, 3), np.float32)
-        canvas[py:py + nh, px:px + nw] = small.astype(np.float32) / 127.5 - 1.0
+        canvas, scale, px, py = letterbox(region, DET_SIZE, -1.0, 1.0)
         scores, raw = _run(self._net, canvas[None])
         rows = decode_detections(scores, raw, self.min_score)
         if not len(rows):

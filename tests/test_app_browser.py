@@ -1,7 +1,7 @@
 """A real headless browser drives the App workbench (bench/app_workbench.py): panel, cell click, trash, undo.
 
-Opt-in (FACESET_BROWSER_TESTS=1) where Debian's chromium, chromium-driver and selenium are installed: on a
-loaded CI machine the App can stall between two clicks, so CI runs without it and the bench script is run
+Opt-in (FACESET_BROWSER_TESTS=1) where Debian's chromium, chromium-driver and selenium are installed (~2 min;
+a loaded CI machine once stalled the App between two clicks), so CI runs without it and the bench script is run
 before submitting (its output is bench/out/app_workbench.txt).
 """
 from __future__ import annotations

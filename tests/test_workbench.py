@@ -167,6 +167,40 @@ def test_panel_buttons_review_identity_then_trash_the_selection_and_undo(work_da
     assert requests_of(requests, "set_view")[-1] == {"name": "near_duplicate_groups"}
 
 
+def _has_timer(output: dict) -> bool:
+    return '"TimerView"' in __import__("json").dumps(output)
+
+
+def test_review_selection_waits_for_the_view_then_is_resent_until_the_grid_shows_it(work_dataset):
+    """The App clears the selection when a view loads: the panel's timer re-selects until it is seen twice."""
+    import fiftyone as fo
+
+    ds = fo.load_dataset(work_dataset)
+    panel = Panel(work_dataset)
+    panel.call("on_load")
+    assert not _has_timer(panel.output)
+    requests = panel.call("on_review_b")
+    flagged = selected_ids(requests)
+    review = fo.DatasetView._build(ds, requests_of(requests, "set_view")[-1]["view"])
+    assert flagged and panel.state["selection_sync"] and _has_timer(panel.output)
+    # the App still shows the old view: nothing is sent (the view's load would clear it)
+    assert not requests_of(panel.call("on_selection_tick", selected=[]), "set_selected_samples")
+    panel.view = review  # the view has loaded and cleared the selection: the tick selects again
+    panel.call("on_change_view", selected=[])
+    assert panel.state["scores"]["B"] == len(ds.match(fo.ViewField("subset") == "B"))  # still the whole dataset
+    assert set(selected_ids(panel.call("on_selection_tick", selected=[]))) == set(flagged)
+    panel.call("on_selection_tick", selected=flagged)  # seen once: still checking
+    assert panel.state["selection_sync"] and _has_timer(panel.output)
+    # cleared again by a late state update: sent again, and seen twice in a row from then on
+    assert set(selected_ids(panel.call("on_selection_tick", selected=[]))) == set(flagged)
+    panel.call("on_selection_tick", selected=flagged)
+    assert panel.state["selection_sync"]
+    panel.call("on_selection_tick", selected=flagged)
+    assert not panel.state["selection_sync"] and not _has_timer(panel.output)
+    # done: the user's own later choice is not overruled
+    assert not requests_of(panel.call("on_change_selected", selected=flagged[:1]), "set_selected_samples")
+
+
 def test_app_opens_grid_and_panel_side_by_side():
     from curate.app import PANEL, workspace
 

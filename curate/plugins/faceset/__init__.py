@@ -43,38 +43,63 @@ def _progress(ctx: Any):
 
 
 PENDING_SELECTION = "pending_selection"
+SYNC_INTERVAL_MS = 700  # the panel's timer: how often it checks that a review's selection reached the grid
+SYNC_CONFIRMATIONS = 2  # consecutive checks that must see the selection in the grid before the request is done
+SYNC_TIMEOUT_S = 45.0  # a view that never loads (the user moved on) ends the request
 
 
-REVIEW_VIEW = "review_view"
-
-
-def select_after_view_change(ctx: Any, ids: list[str], view: Any = None) -> None:
+def select_after_view_change(ctx: Any, ids: list[str], view: Any) -> None:
     """Select faces in the App once the view just set has loaded (a view change clears the selection).
 
-    Selected now too; the coverage panel selects them again from the dataset's execution store when the App
-    reports the new view (and again if the selection is cleared before the App has shown it), and it knows
-    the review's view as its own, not a user's.
+    Selected now too; the request waits in the dataset's execution store, and the coverage panel's timer
+    (and its view/selection events) select the faces again until the App shows ``view`` with exactly them
+    selected on consecutive checks. The panel also knows ``view`` as a review's, not a user's.
     """
+    import time
+
     from curate.workbench import stages_key
 
     ctx.ops.set_selected_samples(ids)
-    store = ctx.store("faceset")
-    store.set(PENDING_SELECTION, ids, ttl=300)
-    if view is not None:
-        store.set(REVIEW_VIEW, stages_key(view), ttl=300)
+    request = {"ids": list(ids), "view": stages_key(view), "since": time.time(), "seen": 0}
+    ctx.store("faceset").set(PENDING_SELECTION, request, ttl=300)
 
 
-def apply_pending_selection(ctx: Any) -> None:
-    """Select the faces a review asked for until the App shows them selected (then the request is done, and a
-    user who clears the selection afterwards is not overruled)."""
+def pending_selection(ctx: Any) -> dict[str, Any] | None:
+    """The review's selection still waiting to reach the App's grid, if any."""
+    request = ctx.store("faceset").get(PENDING_SELECTION)
+    return request if isinstance(request, dict) and request.get("ids") else None
+
+
+def apply_pending_selection(ctx: Any) -> bool:
+    """One check of a waiting review selection; returns whether it still waits.
+
+    Until the App reports the review's view nothing is sent (the view's load would clear it again). On that
+    view, a selection that differs is sent again; one seen ``SYNC_CONFIRMATIONS`` times in a row is done, so a
+    user who changes the selection afterwards is not overruled.
+    """
+    import time
+
+    from curate.workbench import stages_key
+
+    request = pending_selection(ctx)
+    if request is None:
+        return False
     store = ctx.store("faceset")
-    ids = store.get(PENDING_SELECTION)
-    if not ids:
-        return
-    if set(ctx.selected or []) == set(ids):
+    if time.time() - float(request.get("since", 0)) > SYNC_TIMEOUT_S:
         store.delete(PENDING_SELECTION)
-    elif not ctx.selected:
-        ctx.ops.set_selected_samples(ids)
+        return False
+    if stages_key(ctx.view) != request.get("view"):
+        return True
+    if set(ctx.selected or []) == set(request["ids"]):
+        request["seen"] = int(request.get("seen", 0)) + 1
+        if request["seen"] >= SYNC_CONFIRMATIONS:
+            store.delete(PENDING_SELECTION)
+            return False
+    else:
+        request["seen"] = 0
+        ctx.ops.set_selected_samples(request["ids"])
+    store.set(PENDING_SELECTION, request, ttl=300)
+    return True
 
 
 def trash_selection(ctx: Any, reason: str = "picked in the App") -> dict[str, Any]:
@@ -210,10 +235,11 @@ class CoveragePanel(foo.Panel):
     def on_change_view(self, ctx: Any) -> None:
         from curate.workbench import stages_key
 
-        apply_pending_selection(ctx)
+        self._sync_selection(ctx)
         key = stages_key(ctx.view)
         shown = ctx.panel.state.get("shown_view")
-        if shown == "review" or key == ctx.store("faceset").get(REVIEW_VIEW):  # a review's view, not the user's
+        request = pending_selection(ctx)
+        if shown == "review" or (request and key == request["view"]):  # a review's view, not the user's
             ctx.panel.state.shown_view = key
         elif key != shown:  # a view the user chose: it becomes what the panel counts
             ctx.panel.state.base_view = key
@@ -224,8 +250,17 @@ class CoveragePanel(foo.Panel):
             self._refresh_if_changed(ctx)
 
     def on_change_selected(self, ctx: Any) -> None:
-        apply_pending_selection(ctx)  # a view change may clear a review's selection after it was set
+        self._sync_selection(ctx)  # a view change may clear a review's selection after it was set
         self._refresh_if_changed(ctx)  # curation operators clear the selection after they change faces
+
+    def _sync_selection(self, ctx: Any) -> None:
+        """Check a review's waiting selection; the panel's timer runs while one waits."""
+        waiting = apply_pending_selection(ctx)
+        if bool(ctx.panel.state.get("selection_sync")) != waiting:
+            ctx.panel.state.selection_sync = waiting
+
+    def on_selection_tick(self, ctx: Any) -> None:
+        self._sync_selection(ctx)
 
     def on_refresh(self, ctx: Any) -> None:
         self._refresh(ctx)
@@ -317,6 +352,7 @@ class CoveragePanel(foo.Panel):
         self._act(ctx, action)
         ctx.panel.state.shown_view = "review"  # the next view change is the review's, not the user's
         ctx.panel.state.cell = None
+        ctx.panel.state.selection_sync = pending_selection(ctx) is not None
 
     def on_show_all(self, ctx: Any) -> None:
         ctx.panel.state.shown_view = None
@@ -373,6 +409,8 @@ class CoveragePanel(foo.Panel):
         trash.btn("undo", label="Undo trash", icon="restore_from_trash", on_click=self.on_undo)
         if state.get("message"):
             panel.md(state.get("message"), name="message_md")
+        if state.get("selection_sync"):  # until a review's selection is seen in the grid
+            panel.view("selection_timer", types.TimerView(interval=SYNC_INTERVAL_MS, on_interval=self.on_selection_tick))
         return types.Property(panel, view=types.GridView(orientation="vertical"))
 
 

@@ -95,6 +95,8 @@ def extract(
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Analysis processes (default: 2 cores)."),
     expression_threshold: list[str] | None = typer.Option(None, "--expression-threshold", help="e.g. smile=0.6 (repeatable)."),
     media_dir: Path | None = typer.Option(None, "--media-dir", help="Where crops go (default: FiftyOne dataset dir)."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (tcp://HOST:8786; default $DASK_SCHEDULER_ADDRESS): spread the work over its workers. None: this machine."),
+    range_frames: int = typer.Option(256, "--range-frames", min=1, help="On a cluster: analysed frames per video task."),
 ) -> None:
     """Find, align and analyse every face of the sources into a FiftyOne dataset (resumable)."""
     from curate.analysis.backends import ModelsMissingError
@@ -111,7 +113,7 @@ def extract(
         summary = run(
             list(sources), dataset, subset.value, every=every, min_size=min_size, backend=backend.value,
             backend_options=options, workers=workers, size=size, coverage=coverage, thresholds=thresholds,
-            media_dir=media_dir,
+            media_dir=media_dir, cluster=cluster, range_frames=range_frames,
         )
     typer.echo("\n".join(summary.lines()))
     if not summary.ok:

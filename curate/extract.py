@@ -56,6 +56,7 @@ class ExtractSummary:
     faces: int = 0
     faces_too_small: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    workers: dict[str, int] = field(default_factory=dict)  # on a cluster: the parts each worker ran
 
     @property
     def ok(self) -> bool:
@@ -69,6 +70,8 @@ class ExtractSummary:
             f"frames analysed: {self.frames}",
             f"faces added: {self.faces}" + (f" ({self.faces_too_small} smaller than --min-size left out)" if self.faces_too_small else ""),
         ]
+        if self.workers:
+            out.append(f"cluster workers: {len(self.workers)} (" + ", ".join(f"{w}: {n} parts" for w, n in sorted(self.workers.items())) + ")")
         reasons = Counter(reason.split(" (")[0] for _, reason in self.skipped)
         out += [f"skipped, {reason}: {n}" for reason, n in reasons.most_common()]
         return out
@@ -88,6 +91,7 @@ class _SourceState:
         self.last_frame = -1
         self.fingerprint = ""
         self.todo = 0
+        self.total_frames = 1  # a video's frame count as its container reports it
 
     def marker(self, done: bool) -> dict[str, Any]:
         """The resume marker of this source as far as it has been read."""
@@ -110,13 +114,23 @@ def extract(
     media_dir: str | Path | None = None,
     progress: bool = True,
     on_error: Callable[[Path | str, str], None] = report_error,
+    cluster: str | None = None,
+    range_frames: int = 256,
 ) -> ExtractSummary:
-    """Extract every face of the sources into the dataset's subset; re-running resumes."""
+    """Extract every face of the sources into the dataset's subset; re-running resumes.
+
+    ``cluster``: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS): the work is spread over its
+    workers, videos split into ranges of ``range_frames`` analysed frames; none: this machine's processes.
+    """
+    from curate.cluster import cluster_address, connect
+
     check_subset(subset)
     if every < 1:
         raise ValueError("--every must be at least 1")
     workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
     check_backend(backend, **(backend_options or {}))  # missing models: one error before any work
+    address = cluster_address(cluster)
+    client = connect(address) if address else None  # an unreachable scheduler: one error before any work
     created = not store.dataset_exists(dataset)
     ds = store.open_dataset(dataset, media_dir)
     settings = AnalysisSettings(
@@ -163,10 +177,19 @@ def extract(
                 on_error(src.path, str(exc))
                 continue
             todo = max(0, math.ceil((max(info.frames, 1) - start) / every))
+            state.total_frames = max(info.frames, 1)
         state.todo = todo
         plan.append((state, start, todo))
 
     bar = tqdm(total=sum(t for _, _, t in plan), unit="frame", desc=f"extract {subset}", disable=not progress, dynamic_ncols=True)
+    if client is not None:
+        try:
+            _extract_on_cluster(client, ds, plan, settings, subset, backend, every, range_frames, summary, on_error, bar)
+        finally:
+            bar.close()
+            client.close()
+        _drop_if_empty(created, dataset, ds, summary, plan)
+        return summary
     buffer: list[tuple[_SourceState, FrameResult]] = []
 
     def flush() -> None:
@@ -268,10 +291,78 @@ def extract(
         bar.close()
         if flush_error:
             raise flush_error
-    if created and summary.faces == 0 and not len(ds) and not store.has_markers(ds, besides={s.sid for s, _, _ in plan}):
-        # a first run that found nothing leaves no empty dataset behind (unless another process has begun
-        # writing into it: its markers say so)
-        store.delete_dataset(dataset)
+    _drop_if_empty(created, dataset, ds, summary, plan)
     return summary
+
+
+def _drop_if_empty(created: bool, dataset: str, ds: Any, summary: ExtractSummary, plan: list) -> None:
+    """A first run that found nothing leaves no empty dataset behind (unless another process has begun
+    writing into it: its markers say so)."""
+    if created and summary.faces == 0 and not len(ds) and not store.has_markers(ds, besides={s.sid for s, _, _ in plan}):
+        store.delete_dataset(dataset)
+
+
+def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int, int]], settings: AnalysisSettings,
+                        subset: str, backend: str, every: int, range_frames: int, summary: ExtractSummary,
+                        on_error: Callable[[Path | str, str], None], bar: tqdm) -> None:
+    """Run the plan as Dask tasks (workers store the faces); mark each source done once all its parts are."""
+    import fiftyone as fo
+
+    from curate.cluster import Item, plan_tasks, run_tasks, split_video
+
+    from curate.media import evenly_timed
+
+    items: list[Item] = []
+    for state, start, _ in plan:
+        whole = Item(str(state.src.path), printable(state.src.path), state.sid, state.src.is_video, state.settings,
+                     start, state.total_frames, every, to_end=True)
+        if state.src.is_video and evenly_timed(state.src.path):
+            items += split_video(whole, state.total_frames, range_frames)
+        else:
+            if state.src.is_video and state.todo > range_frames:
+                tqdm.write(f"faceset: {printable(state.src.path)}: frames not evenly timed, so one worker reads it "
+                           "whole (a frame number is not one exact seek point)", file=sys.stderr)
+            items.append(whole)
+    tasks = plan_tasks(ds.name, subset, backend, settings, items, fo.config.database_uri)
+    states = {state.sid: state for state, _, _ in plan}
+    parts = Counter(i.sid for i in items)
+    found: Counter = Counter()
+    errors: dict[str, str] = {}
+    workers: Counter = Counter()
+
+    def done(task: Any, results: list[Any]) -> None:
+        bar.update(task.frames)
+        for res in results:
+            summary.frames += res.frames
+            summary.faces += res.faces
+            summary.faces_too_small += res.small
+            states[res.sid].frames += res.frames
+            found[res.sid] += res.found
+            workers[res.worker] += 1
+            parts[res.sid] -= 1
+            for where, reason in res.frame_errors:
+                on_error(where, reason)
+            if res.error and res.sid not in errors:
+                errors[res.sid] = res.error
+
+    for line in run_tasks(client, tasks, done):
+        tqdm.write(f"faceset: {line}", file=sys.stderr)
+        summary.skipped.append((line.split(": task failed")[0], "task failed on the cluster"))
+    for sid, state in states.items():
+        if sid in errors:
+            summary.skipped.append((str(state.src.path), errors[sid]))
+            on_error(state.src.path, errors[sid])
+            continue
+        if parts[sid] > 0:  # a part failed on every try (reported above): the source stays to do
+            continue
+        summary.files_read += 1
+        if found[sid] == 0:
+            reason = "no face found" + (f" in {state.frames} frames" if state.src.is_video else "")
+            summary.skipped.append((str(state.src.path), reason))
+            on_error(state.src.path, reason)
+        state.last_frame = state.total_frames - 1
+        store.set_progress(ds, sid, state.marker(done=True))
+    summary.workers = dict(workers)
+    ds.reload()  # the workers added the samples (and their fields) through their own connections
 
 

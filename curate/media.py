@@ -161,13 +161,21 @@ def probe_video(path: Path) -> VideoInfo:
         cap.release()
 
 
-def iter_video(path: Path, every: int = 1, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-    """Stream (frame index, RGB) for every ``every``-th frame from ``start`` on; one frame in memory."""
+def iter_video(path: Path, every: int = 1, start: int = 0, stop: int | None = None,
+               seek: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream (frame index, RGB) for every ``every``-th frame in [start, stop); one frame in memory.
+
+    ``seek``: jump to a late ``start`` instead of decoding up to it (a frame range of a long film); only for
+    videos whose frames are evenly timed (``evenly_timed``), where a frame number maps to one timestamp.
+    """
     cap = open_video(path)
     try:
-        index = 0
+        index = start if seek and _seek(cap, start) else 0
+        if not index and start:
+            cap.release()  # the container could not land on the frame: read up to it from the beginning
+            cap = open_video(path)
         decoded_any = False
-        while True:
+        while stop is None or index < stop:
             wanted = index >= start and index % every == 0
             if wanted:
                 ok, bgr = cap.read()
@@ -182,10 +190,38 @@ def iter_video(path: Path, every: int = 1, start: int = 0) -> Iterator[tuple[int
         if not decoded_any and start == 0:
             raise MediaError("cannot decode any frame (corrupt or unsupported video)")
         promised = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        if short_of(index, promised):
+        if short_of(index, promised if stop is None else min(stop, promised)):
             raise MediaError(f"only {index} of {promised} frames decode (file cut short or damaged)")
     finally:
         cap.release()
+
+
+SEEK_FROM = 250  # frames: below this reading up to the start is cheaper than a seek
+
+
+def _seek(cap: cv2.VideoCapture, start: int) -> bool:
+    """Seek the capture to frame ``start`` (far enough to be worth it); whether it landed exactly there."""
+    if start < SEEK_FROM:
+        return False
+    return bool(cap.set(cv2.CAP_PROP_POS_FRAMES, start)) and int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == start
+
+
+def evenly_timed(path: Path) -> bool:
+    """Whether every video frame is one fixed interval after the previous (constant frame rate, no gaps), read
+    from the packets' timestamps without decoding; seeking by frame number is exact only then."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+           "-f", "framecrc", "-"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    pts = sorted(int(line.split(",")[2]) for line in out.splitlines() if line and not line.startswith("#"))
+    steps = np.diff(pts)
+    return len(pts) > 1 and steps.min() > 0 and steps.max() - steps.min() <= 1
 
 
 def short_of(decoded: int, promised: int) -> bool:

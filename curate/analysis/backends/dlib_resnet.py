@@ -84,18 +84,20 @@ def _model_file() -> str:
 
 
 class DlibResNet:
-    """dlib's face-recognition network in torch (CPU), fed with chips cut by dlib."""
+    """dlib's face-recognition network in torch, fed with chips cut by dlib; on the GPU when there is one."""
 
-    def __init__(self, path: str | None = None, threads: int | None = None):
+    def __init__(self, path: str | None = None, threads: int | None = None, device: str | None = None):
         import torch
 
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # channels-last convolutions: oneDNN runs this network ~1.5x faster on CPU that way
         self.params = [torch.from_numpy(p.copy()) for p in _weights(path or _model_file())]
-        self.params = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p for p in self.params]
-        self.mean = torch.tensor(_MEAN_RGB).view(1, 3, 1, 1)
+        self.params = [(p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p).to(self.device)
+                       for p in self.params]
+        self.mean = torch.tensor(_MEAN_RGB).view(1, 3, 1, 1).to(self.device)
 
     def _forward(self, x):  # noqa: ANN001 - torch tensors
         F = self.torch.nn.functional
@@ -133,8 +135,8 @@ class DlibResNet:
         torch = self.torch
         batch = torch.from_numpy(np.stack(chips).astype(np.float32)).permute(0, 3, 1, 2)  # NHWC memory: channels-last
         with torch.inference_mode():
-            out = self._forward((batch - self.mean) / 256.0)
-        return out.numpy().astype(np.float64)
+            out = self._forward((batch.to(self.device) - self.mean) / 256.0)
+        return out.cpu().numpy().astype(np.float64)
 
 
 def face_chip(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +125,7 @@ def _analyzer(settings: AnalysisSettings) -> FrameAnalyzer:
     return _ANALYZERS[settings]
 
 
-def _use_database(uri: str | None) -> None:
+def use_database(uri: str | None) -> None:
     """Point this worker at the run's database (its own FIFTYONE_DATABASE_URI wins)."""
     import fiftyone as fo
 
@@ -138,7 +137,7 @@ def run_task(task: Task) -> list[ItemResult]:
     """Analyse a task's items and store their faces (worker side; safe to run again after a crash)."""
     from curate import store
 
-    _use_database(task.database_uri)
+    use_database(task.database_uri)
     ds = store.load_dataset(task.dataset)
     analyze = _analyzer(task.settings)
     return [_run_item(ds, task, item, analyze) for item in task.items]
@@ -230,11 +229,12 @@ def connect(address: str) -> Any:
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def run_tasks(client: Any, tasks: list[Task], on_done: Callable[[Task, list[ItemResult]], None]) -> list[str]:
-    """Submit every task, call ``on_done`` as each finishes; returns one error line per task that failed."""
+def run_tasks(client: Any, tasks: list[Any], on_done: Callable[[Any, Any], None], fn: Callable[[Any], Any] = None) -> list[str]:
+    """Submit ``fn(task)`` for every task (default: extraction's ``run_task``), call ``on_done(task, result)`` as
+    each finishes; returns one error line per task that failed on every try (the others go on)."""
     from distributed import as_completed
 
-    futures = {client.submit(run_task, t, pure=False, retries=TASK_RETRIES): t for t in tasks}
+    futures = {client.submit(fn or run_task, t, pure=False, retries=TASK_RETRIES): t for t in tasks}
     failed = []
     try:
         for future in as_completed(futures, loop=client.loop):
@@ -242,13 +242,9 @@ def run_tasks(client: Any, tasks: list[Task], on_done: Callable[[Task, list[Item
             try:
                 on_done(task, future.result())
             except Exception as exc:  # a task that failed on every try: the rest go on
-                where = ", ".join(sorted({i.path for i in task.items}))
+                items = getattr(task, "items", None)
+                where = ", ".join(sorted({i.path for i in items})) if items else getattr(task, "label", "a task")
                 failed.append(f"{where}: task failed on the cluster ({type(exc).__name__}: {exc})")
     finally:
         client.cancel(list(futures))
     return failed
-
-
-def summarize_errors(results: list[ItemResult]) -> Counter:
-    """How many items each worker ran (shown after a cluster run)."""
-    return Counter(r.worker for r in results)

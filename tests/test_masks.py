@@ -89,6 +89,30 @@ def test_mask_apply_stores_segmentations_and_fixes_become_labels(faces_dataset, 
                 fo.delete_dataset(name)
 
 
+def test_mask_apply_on_a_dask_cluster_stores_the_same_masks(faces_dataset, dataset_name, masknet):
+    """`mask apply --cluster`: chunks of faces run on the workers, each storing its own faces' masks."""
+    import fiftyone as fo
+    from distributed import LocalCluster
+
+    from train.masks import LEARNED_FIELD, mask_apply
+
+    ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    try:
+        assert mask_apply(dataset_name, masknet, progress=False, cluster=cluster.scheduler_address, chunk=7) == len(ds)
+        ds.reload()
+        on_cluster = {s.id: cv2.imread(s[LEARNED_FIELD].mask_path, cv2.IMREAD_GRAYSCALE) for s in ds}
+        assert mask_apply(dataset_name, masknet, progress=False) == len(ds)  # here: the same masks
+        ds.reload()
+        assert all(np.array_equal(cv2.imread(s[LEARNED_FIELD].mask_path, cv2.IMREAD_GRAYSCALE), on_cluster[s.id])
+                   for s in ds)
+        assert len(on_cluster) == len(ds) > 7  # several chunks
+    finally:
+        cluster.close()
+        if fo.dataset_exists(dataset_name):
+            fo.delete_dataset(dataset_name)
+
+
 def test_learned_mask_keeps_a_synthetic_occluder_after_conversion(masknet, tiny_model, load_rgb, tmp_path, analyzer):
     """A face with a blue block over its mouth: the hull mask paints over the block, the learned mask keeps it."""
     from convert.blend import auto_mask_px

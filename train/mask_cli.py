@@ -14,7 +14,7 @@ def _errors():
     from curate.cli import user_errors
     from train.checkpoint import CheckpointError
 
-    return user_errors(CheckpointError, ValueError, LookupError)
+    return user_errors(CheckpointError, ValueError, LookupError, RuntimeError)
 
 
 @app.command("train")
@@ -52,6 +52,7 @@ def apply_command(
     model: Path | None = typer.Option(None, "--model", help="Mask network (default: the one `mask train` saved)."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): chunks of faces run on its workers."),
 ) -> None:
     """Store the network's mask of every face as the 'mask_learned' segmentation (PNG beside the crops)."""
     from curate.cli import _dataset
@@ -59,7 +60,7 @@ def apply_command(
 
     dataset = _dataset(dataset_arg, dataset_opt)
     with _errors():
-        n = mask_apply(dataset, model, subset and subset.value, device)
+        n = mask_apply(dataset, model, subset and subset.value, device, cluster=cluster)
     typer.echo(f"{n} faces: '{LEARNED_FIELD}' set (the App overlays it; export and training use it)")
 
 

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,30 +127,103 @@ def mask_train(name: str, settings: MaskTrainSettings, subset: str | None = None
     return path, summary
 
 
+@dataclass(frozen=True)
+class MaskChunk:
+    """Faces one mask task predicts: their ids and crops, the network, where the PNGs go."""
+
+    dataset: str
+    model: str
+    device: str
+    folder: str
+    ids: tuple[str, ...]
+    paths: tuple[str, ...]
+    database_uri: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How an error names this task."""
+        return f"{self.dataset}: faces {self.ids[0]}..{self.ids[-1]}"
+
+
+_NETS: dict[tuple[str, str], tuple[Any, int]] = {}
+
+
+def predict_chunk(chunk: MaskChunk, batch: int = 64) -> dict[str, str]:
+    """Masks of a chunk's faces as PNGs (face id -> path); the same files on every run (safe to retry)."""
+    key = (chunk.model, chunk.device)
+    if key not in _NETS:
+        _NETS[key] = load_masknet(Path(chunk.model), chunk.device)
+    net, size = _NETS[key]
+    folder = Path(chunk.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for k in range(0, len(chunk.ids), batch):
+        crops = np.stack([load_image(Path(p)) for p in chunk.paths[k:k + batch]])
+        for sid, prob in zip(chunk.ids[k:k + batch], predict_masks(net, crops, size)):
+            png = folder / f"{sid}.png"
+            write_image(np.repeat(((prob > 0.5) * 255).astype(np.uint8)[..., None], 3, 2), png)
+            out[sid] = str(png)
+    return out
+
+
+def apply_chunk(chunk: MaskChunk) -> int:
+    """Cluster task: predict a chunk's masks and store them on its faces (worker side)."""
+    from curate.cluster import use_database
+    from curate.store import load_dataset
+
+    use_database(chunk.database_uri)
+    _store_masks(load_dataset(chunk.dataset), predict_chunk(chunk))
+    return len(chunk.ids)
+
+
+def _store_masks(ds: Any, pngs: dict[str, str]) -> None:
+    import fiftyone as fo
+
+    if not ds.has_sample_field(LEARNED_FIELD):
+        ds.add_sample_field(LEARNED_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Segmentation)
+    ds.select(list(pngs)).set_values(LEARNED_FIELD, {sid: fo.Segmentation(mask_path=p) for sid, p in pngs.items()},
+                                     key_field="id")
+
+
 def mask_apply(name: str, model: Path | None = None, subset: str | None = None, device: str = "auto",
-               progress: bool = True) -> int:
-    """Run the mask network on every face; PNG masks beside the crops, ``mask_learned`` segmentations set."""
+               progress: bool = True, cluster: str | None = None, chunk: int = 512) -> int:
+    """Run the mask network on every face; PNG masks beside the crops, ``mask_learned`` segmentations set.
+
+    ``cluster``: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS): chunks of ``chunk`` faces run on
+    its workers, each storing its own faces' masks; none: here. The model and crops must be on a shared path.
+    """
     import fiftyone as fo
     from tqdm import tqdm
 
+    from curate.cluster import cluster_address, connect, run_tasks
     from curate.store import media_dir
 
     ds, view = _samples(name, subset)
-    net, size = load_masknet(Path(model) if model else default_model_path(name), device)
-    folder = media_dir(ds) / "masks" / "learned"
-    folder.mkdir(parents=True, exist_ok=True)
+    model = Path(model) if model else default_model_path(name)
+    load_masknet(model, "cpu")  # a missing or foreign file: one error before any work
+    folder = str(media_dir(ds) / "masks" / "learned")
     ids, paths = view.values(["id", "filepath"])
-    values = {}
-    for k in tqdm(range(0, len(ids), 64), desc="mask apply", unit="batch", disable=not progress, dynamic_ncols=True):
-        crops = np.stack([load_image(Path(p)) for p in paths[k:k + 64]])
-        for sid, prob in zip(ids[k:k + 64], predict_masks(net, crops, size)):
-            png = folder / f"{sid}.png"
-            write_image(np.repeat(((prob > 0.5) * 255).astype(np.uint8)[..., None], 3, 2), png)
-            values[sid] = fo.Segmentation(mask_path=str(png))
-    if not ds.has_sample_field(LEARNED_FIELD):
-        ds.add_sample_field(LEARNED_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Segmentation)
-    ds.set_values(LEARNED_FIELD, values, key_field="id")
-    return len(values)
+    address = cluster_address(cluster)
+    chunks = [MaskChunk(name, str(model.absolute()), device, folder, tuple(ids[k:k + chunk]), tuple(paths[k:k + chunk]),
+                        fo.config.database_uri) for k in range(0, len(ids), chunk)]
+    bar = tqdm(total=len(ids), desc="mask apply", unit="face", disable=not progress, dynamic_ncols=True)
+    try:
+        if address is None:
+            for c in chunks:
+                _store_masks(ds, predict_chunk(c))
+                bar.update(len(c.ids))
+            return len(ids)
+        client = connect(address)
+        try:
+            failed = run_tasks(client, chunks, lambda c, n: bar.update(n), fn=apply_chunk)
+        finally:
+            client.close()
+    finally:
+        bar.close()
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(chunks)} mask tasks failed; re-run to finish them: {failed[0]}")
+    ds.reload()
+    return len(ids)
 
 
 def fix_export(name: str, folder: Path, view: str | None = None, subset: str | None = None) -> int:

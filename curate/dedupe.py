@@ -240,8 +240,7 @@ def dataset_dedupe(
     check_subset(subset, optional=True)
     from fiftyone import ViewField as F
 
-    from curate.store import load_dataset
-    from curate.store import read_vectors, write_fields
+    from curate.store import load_dataset, read_columns, write_fields
     from curate.trash import delete_reversibly
     from curate.workbench import kept_ids
 
@@ -257,10 +256,11 @@ def dataset_dedupe(
             raise ValueError(f"subset {sub} of {name!r} has no faces")
         if method == "crop":
             ensure_hashes(view, progress=progress, on_progress=on_progress)
-            ids, hashes, blur, yaw, pitch = view.values(["id", HASH_FIELD, "blur", "yaw", "pitch"])
+            c = read_columns(view, [HASH_FIELD, "blur", "yaw", "pitch"], vector="embedding")
+            ids = c["id"]
             groups = find_near_duplicates(
-                hashes_from_hex(hashes), read_vectors(view, "embedding"), np.asarray(blur, dtype=np.float64),
-                np.c_[yaw, pitch].astype(np.float64), max_bits, max_distance, pose_tolerance,
+                hashes_from_hex(c[HASH_FIELD]), c["embedding"], np.asarray(c["blur"], dtype=np.float64),
+                np.c_[c["yaw"], c["pitch"]].astype(np.float64), max_bits, max_distance, pose_tolerance,
             )
         else:
             ids = view.values("id")

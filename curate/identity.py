@@ -123,9 +123,9 @@ def dataset_identity(
 
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)
-    from curate.store import read_vectors, write_fields
+    from curate.store import read_ids_and_vectors, write_fields
 
-    ids = view.values("id")
+    ids, vectors = read_ids_and_vectors(view, "embedding")
     if not ids:
         raise ValueError(f"subset {subset} of {name!r} has no faces")
     backend = (view.distinct("backend") or [backend])[0]
@@ -136,7 +136,7 @@ def dataset_identity(
             raise ValueError("no face found in the reference images")
         reference = np.stack(vecs)
     limit = DEFAULT_THRESHOLD.get(backend, 0.35) if threshold is None else threshold
-    scores = score_identity(read_vectors(view, "embedding"), reference, limit, CLUSTER_THRESHOLD.get(backend, 0.5))
+    scores = score_identity(vectors, reference, limit, CLUSTER_THRESHOLD.get(backend, 0.5))
     write_fields(ds, ids, {"identity_distance": scores.distance.astype(float).tolist(),
                            "identity_ok": [bool(v) for v in scores.ok],
                            "identity_cluster": scores.cluster.astype(int).tolist()})

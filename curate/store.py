@@ -210,15 +210,38 @@ def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, s
 
 
 def read_vectors(view: Any, field: str) -> np.ndarray:
-    """(N, D) float array of a vector field of a view, in view order, decoded in bulk.
+    """(N, D) float array of a vector field of a view, in view order, decoded in bulk."""
+    return read_ids_and_vectors(view, field)[1]
 
-    FiftyOne stores each vector as a zlib-compressed .npy; decoding them one by one (``values()``) costs more
-    than the database read at 100k faces, so the raw bytes are inflated and joined into one buffer.
+
+def read_ids_and_vectors(view: Any, field: str) -> tuple[list[str], np.ndarray]:
+    """The sample ids of a view and their (N, D) float vectors of ``field``, in view order, in one read."""
+    columns = read_columns(view, [], vector=field)
+    return columns["id"], columns[field]
+
+
+def read_columns(view: Any, fields: list[str], vector: str | None = None) -> dict[str, Any]:
+    """Ids (``"id"``), plain top-level ``fields`` (lists) and one ``vector`` field ((N, D) float array) of a view,
+    in view order, in one aggregation.
+
+    FiftyOne stores each vector as a zlib-compressed .npy; one ``values()`` call per field and decoding the
+    vectors one by one cost several times the database read at 100k faces, so one aggregation returns every
+    column and the vectors' raw bytes are inflated and joined into one buffer.
     """
+    wanted = [*fields, *([vector] if vector else [])]
+    docs = list(view.view()._aggregate(post_pipeline=[{"$project": {"_id": 1, **{f: 1 for f in wanted}}}]))
+    out: dict[str, Any] = {"id": [str(d["_id"]) for d in docs]}
+    for f in fields:
+        out[f] = [d.get(f) for d in docs]
+    if vector:
+        out[vector] = _decode_vectors([d.get(vector) for d in docs], view, vector)
+    return out
+
+
+def _decode_vectors(raw: list[Any], view: Any, field: str) -> np.ndarray:
     import zlib
     from io import BytesIO
 
-    raw = view.values(field, _raw=True)
     if not raw:
         return np.zeros((0, 0), np.float32)
     if not all(isinstance(r, (bytes, bytearray)) for r in raw):  # lists, or missing values: the slow path
@@ -227,7 +250,7 @@ def read_vectors(view: Any, field: str) -> np.ndarray:
     first = np.load(BytesIO(data[0]), allow_pickle=False)
     header = len(data[0]) - first.nbytes
     if any(len(d) != len(data[0]) for d in data):
-        return np.stack([np.load(BytesIO(d), allow_pickle=False) for d in data])
+        return np.stack([np.load(BytesIO(d), allow_pickle=False) for d in data]).astype(np.float32, copy=False)
     body = b"".join(memoryview(d)[header:] for d in data)
     return np.frombuffer(body, dtype=first.dtype).reshape(len(data), *first.shape).astype(np.float32, copy=False)
 
@@ -235,12 +258,17 @@ def read_vectors(view: Any, field: str) -> np.ndarray:
 _FIELD_TYPES = {bool: fo.BooleanField, int: fo.IntField, float: fo.FloatField, str: fo.StringField}
 
 
-def write_fields(dataset: fo.Dataset, ids: list[str], columns: dict[str, list[Any]], batch: int = 50000) -> None:
-    """Set several plain fields of many samples in one server-side pass: the values go into a scratch
-    collection (insert_many) and one ``$merge`` writes them into the samples (and stamps last_modified_at);
-    per-sample updates, or one pass per field, cost several times more at 100k faces."""
+def write_fields(dataset: fo.Dataset, ids: list[str], columns: dict[str, list[Any]], batch: int = 50000,
+                 parts: int | None = None) -> None:
+    """Set several plain fields of many samples in one server-side pass: the values go into scratch
+    collections (insert_many) and ``$merge`` writes them into the samples (and stamps last_modified_at);
+    per-sample updates, or one pass per field, cost several times more at 100k faces. Large writes go in
+    ``parts`` concurrent merges (default: one per core, up to 4, each at least 10k faces): the server applies
+    them in parallel."""
     import datetime
+    import os
     import uuid
+    from concurrent.futures import ThreadPoolExecutor
 
     from bson import ObjectId
 
@@ -248,19 +276,26 @@ def write_fields(dataset: fo.Dataset, ids: list[str], columns: dict[str, list[An
         if not dataset.has_sample_field(name) and values:
             dataset.add_sample_field(name, _FIELD_TYPES[type(values[0])])
     names = list(columns)
-    rows = list(zip(*(columns[n] for n in names)))
     coll = dataset._sample_collection
-    scratch = coll.database[f"faceset_scratch_{uuid.uuid4().hex}"]
     now = datetime.datetime.now(datetime.timezone.utc)
-    try:
-        for start in range(0, len(ids), batch):
-            docs = [{"_id": ObjectId(sid), "last_modified_at": now, **dict(zip(names, row))}
-                    for sid, row in zip(ids[start:start + batch], rows[start:start + batch])]
-            if docs:
+    parts = parts or max(1, min(4, os.cpu_count() or 1, len(ids) // 10000))
+    size = -(-len(ids) // parts) if ids else 0
+
+    def merge(lo: int, hi: int) -> None:
+        scratch = coll.database[f"faceset_scratch_{uuid.uuid4().hex}"]
+        try:
+            for start in range(lo, hi, batch):
+                stop = min(hi, start + batch)
+                docs = [{"_id": ObjectId(sid), "last_modified_at": now, **{n: columns[n][k] for n in names}}
+                        for k, sid in zip(range(start, stop), ids[start:stop])]
                 scratch.insert_many(docs, ordered=False)
-        if len(ids):
             list(scratch.aggregate([{"$merge": {"into": coll.name, "on": "_id", "whenMatched": "merge",
                                                 "whenNotMatched": "discard"}}]))
-    finally:
-        scratch.drop()
+        finally:
+            scratch.drop()
+
+    if size:
+        bounds = [(lo, min(len(ids), lo + size)) for lo in range(0, len(ids), size)]
+        with ThreadPoolExecutor(len(bounds)) as pool:
+            list(pool.map(lambda b: merge(*b), bounds))
     dataset.reload()

@@ -222,15 +222,19 @@ def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
     import fiftyone as fo
     import numpy as np
 
-    from curate.store import read_vectors, write_fields
+    from curate.store import read_columns, read_vectors, write_fields
 
     ds = fo.Dataset(dataset_name)
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(50, 128)).astype(np.float32)
-    ds.add_samples([fo.Sample(filepath=f"/x/{k}.jpg", embedding=vecs[k]) for k in range(50)])
+    ds.add_samples([fo.Sample(filepath=f"/x/{k}.jpg", embedding=vecs[k], yaw=float(k) if k % 7 else None)
+                    for k in range(50)])
     view = ds.skip(5).sort_by("filepath", reverse=True)
     want = np.stack(view.values("embedding"))
     assert np.array_equal(read_vectors(view, "embedding"), want)
+    columns = read_columns(view, ["yaw", "filepath"], vector="embedding")
+    assert columns["id"] == view.values("id") and columns["yaw"] == view.values("yaw")
+    assert columns["filepath"] == view.values("filepath") and np.array_equal(columns["embedding"], want)
     ids = view.values("id")
     before = dict(zip(ds.values("id"), ds.values("last_modified_at")))
     write_fields(ds, ids, {"score": [float(k) for k in range(len(ids))], "ok": [k % 2 == 0 for k in range(len(ids))],
@@ -240,4 +244,6 @@ def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
     assert ds.select(ids).values("last_modified_at") != [before[i] for i in ids]  # stamped as changed
     untouched = [i for i in ds.values("id") if i not in set(ids)]
     assert ds.select(untouched).values("score") == [None] * len(untouched)
+    write_fields(ds, ids, {"score": [-float(k) for k in range(len(ids))]}, parts=4)  # concurrent merges, one field
+    assert view.values("score") == [-float(k) for k in range(len(ids))] and view.values("group") == list(range(len(ids)))
     assert not [c for c in ds._sample_collection.database.list_collection_names() if c.startswith("faceset_scratch_")]

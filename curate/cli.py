@@ -358,14 +358,15 @@ def export(
     face_type: DflFaceType = typer.Option(DflFaceType.full_face, "--face-type", help="dfl: DeepFaceLab face type of the crops."),
     mask: str = typer.Option("auto", "--mask", help="Mask field to write (folder: PNG alpha, faceswap: 'custom' mask, "
                              "dfl: xseg_mask): auto = mask_fixed, else mask_learned, else none; or a field; or none."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): render the faces on its workers."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
     dataset = _dataset(dataset_arg, dataset_opt)
     from curate.export import export_faces
 
-    with user_errors(ValueError):
+    with user_errors(ValueError, RuntimeError):
         result = export_faces(dataset, _subset(subset), out, n, _subset(match), fmt.value, size, seed, not no_expression, view,
-                              overwrite=overwrite, face_type=face_type.value, mask=mask)
+                              overwrite=overwrite, face_type=face_type.value, mask=mask, cluster=cluster)
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
 
 

@@ -188,9 +188,14 @@ def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
     overwrite: bool = False, face_type: str = "full_face", on_progress: Callable[[float, str], None] | None = None,
-    mask: str | None = "auto",
+    mask: str | None = "auto", cluster: str | None = None,
 ) -> ExportResult:
-    """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG."""
+    """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG.
+
+    ``cluster``: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS): the faces are rendered by its
+    workers in parts (never splitting a source frame), ``out`` and the sources on a path they share.
+    """
+    from curate.cluster import cluster_address, connect
     check_subset(subset)
     check_subset(match, optional=True)
     if fmt == "dfl":  # before any file is written
@@ -230,19 +235,32 @@ def export_faces(
     quality = face_quality(values["blur"], values.get("identity_ok"), values.get("dup_keep"), values.get("landmarks_ok"))
     chosen = balanced_selection(bins, quality, n, seed, target)
 
+    address = cluster_address(cluster)
+    client = connect(address) if address else None  # an unreachable scheduler: one error before any file
     out = Path(out)
     prepare_folder(out, overwrite)
     rows, fsa_frames = [], {}
     order = chosen.tolist()
-    frames = _Frames() if fmt in ("faceswap", "dfl") else None
-    if frames is not None:  # the tools' crops are cut from the source frames: read each source once, in order
+    if fmt in ("faceswap", "dfl"):  # the tools' crops are cut from the source frames: read each source once, in order
         order.sort(key=lambda k: (str(values["source"][k]), int(values["frame"][k])))
-    step = max(len(order) // 100, 1)
-    for done, k in enumerate(tqdm(order, desc=f"export {subset}", unit="face", disable=not progress, leave=False,
-                                  dynamic_ncols=True)):
-        rows.append(_write_face(out, fmt, {f: values[f][k] for f in fields}, size, fsa_frames, frames, face_type))
-        if on_progress is not None and done % step == 0:
-            on_progress(done / len(order), f"exported {done} of {len(order)} faces")
+    faces = [{f: values[f][k] for f in fields} for k in order]
+    bar = tqdm(total=len(faces), desc=f"export {subset}", unit="face", disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        if client is None:
+            frames = _Frames() if fmt in ("faceswap", "dfl") else None
+            step = max(len(order) // 100, 1)
+            for done, v in enumerate(faces):
+                rows.append(_write_face(out, fmt, v, size, fsa_frames, frames, face_type))
+                bar.update(1)
+                if on_progress is not None and done % step == 0:
+                    on_progress(done / len(order), f"exported {done} of {len(order)} faces")
+        else:
+            try:
+                rows, fsa_frames = _render_on_cluster(client, out, fmt, faces, size, face_type, bar)
+            finally:
+                client.close()
+    finally:
+        bar.close()
     if fmt == "faceswap":
         from curate.interop.faceswap import write_alignments
 
@@ -261,6 +279,76 @@ def export_faces(
     os.replace(out / "manifest.csv.tmp", out / "manifest.csv")
     plot = plot_distribution(rows, out / "distribution.png", f"{name} {subset}: {len(rows)} faces exported" + (f" (matching {match})" if match else ""))
     return ExportResult(out, len(rows), out / MANIFEST, plot, fmt)
+
+
+RENDER_PART = 500  # faces per export task on a cluster
+
+
+@dataclass(frozen=True)
+class RenderPart:
+    """Faces one export task writes (consecutive in the export's order; a source frame is never split)."""
+
+    out: str
+    fmt: str
+    faces: tuple[dict[str, Any], ...]
+    size: int | None
+    face_type: str
+
+    @property
+    def label(self) -> str:
+        """How an error names this task."""
+        return f"export of {self.faces[0]['source']} ({len(self.faces)} faces)"
+
+
+def render_parts(out: Path, fmt: str, faces: list[dict[str, Any]], size: int | None, face_type: str,
+                 per_part: int | None = None) -> list[RenderPart]:
+    """The export's faces cut into parts of about ``per_part``, at a change of source (or of frame, in a long
+    source): a frame's faces stay together (faceswap numbers them within the frame)."""
+    per_part = per_part or RENDER_PART
+    parts, current = [], []
+    for v in faces:
+        if current and len(current) >= per_part and (v["source"], v["frame"]) != (current[-1]["source"], current[-1]["frame"]):
+            parts.append(current)
+            current = []
+        current.append(v)
+    if current:
+        parts.append(current)
+    return [RenderPart(str(out), fmt, tuple(p), size, face_type) for p in parts]
+
+
+def render_part(part: RenderPart) -> tuple[list[dict[str, Any]], dict[str, list], list[str]]:
+    """Write a part's faces (cluster task): their manifest rows, faceswap frames, and unreadable sources."""
+    fsa: dict[str, list] = {}
+    frames = _Frames(seek=True) if part.fmt in ("faceswap", "dfl") else None
+    rows = [_write_face(Path(part.out), part.fmt, v, part.size, fsa, frames, part.face_type) for v in part.faces]
+    return rows, fsa, sorted(frames.unreadable) if frames else []
+
+
+def _render_on_cluster(client: Any, out: Path, fmt: str, faces: list[dict[str, Any]], size: int | None,
+                       face_type: str, bar: Any) -> tuple[list[dict[str, Any]], dict[str, list]]:
+    """Render the parts on the cluster's workers; rows in the export's order, faceswap frames merged."""
+    from curate.cluster import run_tasks
+
+    parts = render_parts(out, fmt, faces, size, face_type)
+    done: dict[int, tuple] = {}
+    index = {id(p): k for k, p in enumerate(parts)}
+
+    def finished(part: RenderPart, result: tuple) -> None:
+        done[index[id(part)]] = result
+        bar.update(len(part.faces))
+
+    failed = run_tasks(client, parts, finished, fn=render_part)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(parts)} export parts failed on the cluster: {failed[0]}")
+    rows, fsa = [], {}
+    for k in range(len(parts)):
+        part_rows, part_fsa, unreadable = done[k]
+        rows += part_rows
+        fsa.update(part_fsa)
+        for source in unreadable:
+            print(f"faceset: warning: {source} is not readable: the exported crops are cut from faceset's crops "
+                  "instead, with black where they end", file=sys.stderr)
+    return rows, fsa
 
 
 EXPORT_FILES = (MANIFEST, "manifest.csv", "distribution.png", "alignments.fsa")
@@ -293,13 +381,16 @@ def prepare_folder(out: Path, overwrite: bool = False) -> None:
 
 
 class _Frames:
-    """Source frames asked for in (source, frame) order: images loaded, one video decoded forward at a time."""
+    """Source frames asked for in (source, frame) order: images loaded, one video decoded forward at a time
+    (``seek``: from its first frame asked for, when the video is evenly timed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seek: bool = False) -> None:
         self.path: Path | None = None
         self.frames: Any = None
         self.index, self.rgb = -1, None
         self.warned = False
+        self.seek = seek
+        self.unreadable: set[str] = set()
 
     def get(self, source: str, frame: int, is_video: bool) -> np.ndarray | None:
         """The RGB frame, or None when the source is gone or too short."""
@@ -314,7 +405,10 @@ class _Frames:
                     self.path, self.frames, self.index, self.rgb = path, None, 0, load_image(path)
                 return self.rgb
             if self.path != path or self.frames is None or frame < self.index:
-                self.path, self.frames, self.index = path, iter_video(path), -1
+                from curate.media import evenly_timed
+
+                start = frame if self.seek and evenly_timed(path) else 0
+                self.path, self.frames, self.index = path, iter_video(path, 1, start, seek=start > 0), -1
             while self.index < frame:
                 self.index, self.rgb = next(self.frames)
             return self.rgb if self.index == frame else None
@@ -338,7 +432,8 @@ def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | N
         matrix = dfl_geometry.transform_mat(marks, side, face_type)
     frame = frames.get(str(v["source"]), int(v["frame"]), v.get("source_type") == "video")
     if frame is None:
-        if not frames.warned:
+        frames.unreadable.add(str(v["source"]))
+        if not frames.warned and not frames.seek:  # (a cluster part's warnings are printed by the client)
             print(f"faceset: warning: {v['source']} is not readable: the exported crops are cut from faceset's "
                   "crops instead, with black where they end", file=sys.stderr)
             frames.warned = True

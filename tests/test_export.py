@@ -426,3 +426,41 @@ def test_dfl_xseg_polygons_and_masks_import_from_new_and_old_keys(photos_dataset
         assert iou > 0.9, iou
         if layout == "old":
             assert sample.dfl_pitch_yaw_roll == pytest.approx([0.1, -0.2, 0.05])
+
+
+@pytest.mark.parametrize("fmt", ["faceswap", "dfl"])
+def test_export_rendered_on_a_dask_cluster_equals_a_local_export(faces_dataset, tmp_path, monkeypatch, fmt):
+    """`export --cluster`: parts of the faces are cut by the workers (a frame's faces never split); the folder is
+    byte for byte the local export's."""
+    import json
+
+    from distributed import LocalCluster
+
+    from curate import export
+
+    monkeypatch.setattr(export, "RENDER_PART", 4)  # several parts, also inside the clip
+    local = export.export_faces(faces_dataset, "A", tmp_path / "local", fmt=fmt, size=96, progress=False)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    try:
+        remote = export.export_faces(faces_dataset, "A", tmp_path / "cluster", fmt=fmt, size=96, progress=False,
+                                     cluster=cluster.scheduler_address)
+    finally:
+        cluster.close()
+    assert remote.count == local.count > 8
+    a, b = (json.loads(r.manifest.read_text())["faces"] for r in (local, remote))
+    assert a == b
+    files = sorted(p.name for p in (tmp_path / "local").iterdir() if p.name != "distribution.png")
+    assert files == sorted(p.name for p in (tmp_path / "cluster").iterdir() if p.name != "distribution.png")
+    for name in files:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "cluster" / name).read_bytes(), name
+
+
+def test_render_parts_never_split_a_frame():
+    from pathlib import Path
+
+    from curate.export import render_parts
+
+    faces = [{"source": s, "frame": f} for s, f in [("a", 0), ("a", 0), ("a", 0), ("a", 1), ("b", 0), ("b", 0), ("b", 2)]]
+    parts = render_parts(Path("/out"), "faceswap", faces, None, "full_face", per_part=2)
+    assert [[(v["source"], v["frame"]) for v in p.faces] for p in parts] == [
+        [("a", 0)] * 3, [("a", 1), ("b", 0), ("b", 0)], [("b", 2)]]

@@ -56,6 +56,7 @@ class Task:
     settings: AnalysisSettings
     items: tuple[Item, ...]
     database_uri: str | None = None
+    dataset_key: str = ""  # the dataset's name and creation time: a worker on another database refuses the task
 
     @property
     def frames(self) -> int:
@@ -98,12 +99,13 @@ def split_video(item: Item, frames: int, range_frames: int = RANGE_FRAMES) -> li
 
 
 def plan_tasks(dataset: str, subset: str, backend: str, settings: AnalysisSettings, items: list[Item],
-               database_uri: str | None, images_per_task: int = IMAGES_PER_TASK) -> list[Task]:
+               database_uri: str | None, images_per_task: int = IMAGES_PER_TASK, dataset_key: str = "") -> list[Task]:
     """Tasks of a run: each video range alone, images in groups."""
     videos = [i for i in items if i.is_video]
     images = [i for i in items if not i.is_video]
     groups = [tuple(images[k:k + images_per_task]) for k in range(0, len(images), images_per_task)]
-    return [Task(dataset, subset, backend, settings, items, database_uri) for items in [(v,) for v in videos] + groups]
+    return [Task(dataset, subset, backend, settings, items, database_uri, dataset_key)
+            for items in [(v,) for v in videos] + groups]
 
 
 # --- on a worker ---------------------------------------------------------------------------------------------
@@ -138,9 +140,24 @@ def run_task(task: Task) -> list[ItemResult]:
     from curate import store
 
     use_database(task.database_uri)
-    ds = store.load_dataset(task.dataset)
+    ds = open_task_dataset(task.dataset, task.dataset_key)
     analyze = _analyzer(task.settings)
     return [_run_item(ds, task, item, analyze) for item in task.items]
+
+
+def open_task_dataset(name: str, key: str = "") -> Any:
+    """The run's dataset as a worker sees it; an error naming the fix when the worker is on another database."""
+    from curate import store
+
+    hint = ("this worker's database is not the run's: start workers and the command with the same "
+            "FIFTYONE_DATABASE_URI (a MongoDB all machines reach)")
+    try:
+        ds = store.load_dataset(name)
+    except LookupError:
+        raise LookupError(f"dataset {name!r} not found: {hint}") from None
+    if key and store.dataset_key(ds) != key:
+        raise LookupError(f"dataset {name!r} here is another dataset of that name: {hint}")
+    return ds
 
 
 def _worker_name() -> str:

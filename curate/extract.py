@@ -310,6 +310,10 @@ def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int
 
     from curate.cluster import Item, plan_tasks, run_tasks, split_video
 
+    if not fo.config.database_uri:
+        tqdm.write("faceset: warning: no FIFTYONE_DATABASE_URI: only workers on this machine reach its embedded "
+                   "database (workers elsewhere refuse the tasks; see README, Past one machine)", file=sys.stderr)
+
     from curate.media import evenly_timed
 
     items: list[Item] = []
@@ -323,7 +327,8 @@ def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int
                 tqdm.write(f"faceset: {printable(state.src.path)}: frames not evenly timed, so one worker reads it "
                            "whole (a frame number is not one exact seek point)", file=sys.stderr)
             items.append(whole)
-    tasks = plan_tasks(ds.name, subset, backend, settings, items, fo.config.database_uri)
+    tasks = plan_tasks(ds.name, subset, backend, settings, items, fo.config.database_uri,
+                       dataset_key=store.dataset_key(ds))
     states = {state.sid: state for state, _, _ in plan}
     parts = Counter(i.sid for i in items)
     found: Counter = Counter()

@@ -49,7 +49,7 @@ def dataset_exists(name: str) -> bool:
 def delete_dataset(name: str) -> None:
     """Delete a dataset and its resume markers."""
     if fo.dataset_exists(name):
-        key = _dataset_key(fo.load_dataset(name))
+        key = dataset_key(fo.load_dataset(name))
         fo.delete_dataset(name)
         _markers().delete_many({"dataset": key})
 
@@ -99,14 +99,14 @@ def _markers() -> Any:
     return coll
 
 
-def _dataset_key(ds: fo.Dataset) -> str:
+def dataset_key(ds: fo.Dataset) -> str:
     """Name and creation time: a new dataset of an old name does not inherit the old one's markers."""
     return f"{ds.name}@{ds.created_at.isoformat() if ds.created_at else ''}"
 
 
 def get_progress(ds: fo.Dataset, source_id: str) -> dict[str, Any]:
     """Resume marker of one source: {'next_frame', 'done', 'settings', 'fingerprint'} or {}."""
-    doc = _markers().find_one({"dataset": _dataset_key(ds), "source_id": source_id})
+    doc = _markers().find_one({"dataset": dataset_key(ds), "source_id": source_id})
     if doc is not None:
         return dict(doc["marker"])
     return dict((ds.info.get(PROGRESS_KEY) or {}).get(source_id) or {})  # datasets of earlier versions
@@ -115,13 +115,13 @@ def get_progress(ds: fo.Dataset, source_id: str) -> dict[str, Any]:
 def set_progress(ds: fo.Dataset, source_id: str, marker: dict[str, Any]) -> None:
     """Store a source's resume marker (after its samples are in the database): one atomic upsert, so
     processes extracting other sources into the same dataset never overwrite each other's markers."""
-    _markers().update_one({"dataset": _dataset_key(ds), "source_id": source_id},
+    _markers().update_one({"dataset": dataset_key(ds), "source_id": source_id},
                           {"$set": {"marker": marker}}, upsert=True)
 
 
 def has_markers(ds: fo.Dataset, besides: set[str] = frozenset()) -> bool:
     """Whether resume markers of other sources than ``besides`` exist for this dataset (another process at work)."""
-    return _markers().find_one({"dataset": _dataset_key(ds), "source_id": {"$nin": sorted(besides)}}) is not None
+    return _markers().find_one({"dataset": dataset_key(ds), "source_id": {"$nin": sorted(besides)}}) is not None
 
 
 def add_new_samples(ds: fo.Dataset, samples: list[fo.Sample], present: set[str] | None = None) -> int:

@@ -34,6 +34,18 @@ def test_tasks_group_images_and_keep_each_video_range_alone():
     assert sum(t.frames for t in tasks) == 60
 
 
+def test_a_worker_on_another_database_refuses_the_task(photos_dataset):
+    from curate import store
+    from curate.cluster import open_task_dataset
+
+    ds = store.load_dataset(photos_dataset)
+    assert open_task_dataset(photos_dataset, store.dataset_key(ds)).name == photos_dataset
+    with pytest.raises(LookupError, match="FIFTYONE_DATABASE_URI"):
+        open_task_dataset(photos_dataset, f"{photos_dataset}@1999-01-01T00:00:00")  # same name, other dataset
+    with pytest.raises(LookupError, match="FIFTYONE_DATABASE_URI"):
+        open_task_dataset(f"{photos_dataset}-absent")
+
+
 def test_seeking_a_far_range_reads_the_same_frames(samples, monkeypatch):
     import numpy as np
 

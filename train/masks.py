@@ -168,11 +168,10 @@ def predict_chunk(chunk: MaskChunk, batch: int = 64) -> dict[str, str]:
 
 def apply_chunk(chunk: MaskChunk) -> int:
     """Cluster task: predict a chunk's masks and store them on its faces (worker side)."""
-    from curate.cluster import use_database
-    from curate.store import load_dataset
+    from curate.cluster import open_task_dataset, use_database
 
     use_database(chunk.database_uri)
-    _store_masks(load_dataset(chunk.dataset), predict_chunk(chunk))
+    _store_masks(open_task_dataset(chunk.dataset), predict_chunk(chunk))
     return len(chunk.ids)
 
 

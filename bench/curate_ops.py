@@ -185,7 +185,7 @@ def main() -> None:
         ratio = f"{ours / base:6.2f}x" if base == base else "      -"
         lines.append(f"{label:<55} {ours:>10.3f} {base:>17.3f} {ratio}")
     lines.append("ratio = faceset time / baseline time (lower is faster). Identity: faceset also clusters (sklearn, "
-                 "4000-face fit + nearest centroid); the baseline only measures distance to the mean.")
+                 "3000-face fit + nearest centroid); the baseline only measures distance to the mean.")
     if e2e:
         limit = 3.0 if args.n <= 100_000 else 30.0 * args.n / 1_000_000
         lines += ["", f"{'command, end to end through the database':<55} {'seconds':>10} {'arrays only s':>14} "

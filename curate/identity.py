@@ -21,7 +21,7 @@ from curate.subsets import check_subset
 
 DEFAULT_THRESHOLD = {"mediapipe": 0.35, "dlib": 0.35, "insightface": 1.0}
 CLUSTER_THRESHOLD = {"mediapipe": 0.5, "dlib": 0.5, "insightface": 1.1}
-MAX_FIT = 4000
+MAX_FIT = 3000  # faces the clustering is fitted on (average linkage is quadratic); the rest go to the nearest centre
 
 
 def normalise_rows(x: np.ndarray) -> np.ndarray:
@@ -128,7 +128,8 @@ def dataset_identity(
     ids, vectors = read_ids_and_vectors(view, "embedding")
     if not ids:
         raise ValueError(f"subset {subset} of {name!r} has no faces")
-    backend = (view.distinct("backend") or [backend])[0]
+    if ds.has_sample_field("backend"):  # one backend per dataset: the first face's (no full scan)
+        backend = view.limit(1).values("backend")[0] or backend
     reference = None
     if references:
         vecs = [f.embedding for faces in reference_faces(create_analyzer(backend), references) for f in faces]

@@ -254,3 +254,33 @@ def test_the_labelled_occlusion_set_is_consistent():
         assert crop.shape[:2] == label.shape and not ((label > 127) & ~hull).any()
         covered += (label > 127).sum() < 0.98 * hull.sum()
     assert covered >= 20  # occluders cut at least 2% of the face in nearly every label
+
+
+def test_hull_targets_leave_out_what_is_not_the_faces_skin():
+    """A dark bar over the chin is left out of a hull target's loss; the skin, eyes and mouth are not."""
+    import json
+
+    from train.data import hull_mask
+    from train.masks import feature_regions, unexplained_pixels
+
+    root = Path(__file__).resolve().parent.parent / "datasets" / "occlusion"
+    face = next(f for f in json.loads((root / "labels.json").read_text())["faces"] if f["split"] == "tune")
+    crop = cv2.cvtColor(cv2.imread(str(root / face["crop"])), cv2.COLOR_BGR2RGB)
+    pts = np.asarray(face["landmarks"], dtype=np.float64)
+    size = crop.shape[0]
+    # a clean face: the skin model explains (nearly) the whole hull
+    clean = crop.copy()
+    for poly in face["occluders"]:  # fill the real occluders with the face's median skin first
+        cv2.fillPoly(clean, [np.asarray(poly, np.int32)], [int(v) for v in np.median(crop[hull_mask(pts, size) > 0], 0)])
+    hull = hull_mask(pts, size)
+    assert unexplained_pixels(clean, pts, hull)[hull > 0].mean() < 0.05
+    # a dark microphone bar across the chin, below the mouth
+    bar = np.zeros((size, size), bool)
+    chin_y = int(pts[8, 1])
+    bar[chin_y - size // 10:chin_y - size // 40, int(pts[6, 0]):int(pts[10, 0])] = True
+    bar &= (hull > 0) & (feature_regions(pts, size) == 0)
+    occluded = clean.copy()
+    occluded[bar] = (40, 40, 45)
+    flagged = unexplained_pixels(occluded, pts, hull)
+    assert bar.sum() > 100 and flagged[bar].mean() > 0.8
+    assert flagged[(hull > 0) & ~bar].mean() < 0.05

@@ -176,9 +176,14 @@ def _augment(image: np.ndarray, target: np.ndarray, rng: np.random.Generator) ->
     return np.clip(image * gain + rng.uniform(-0.06, 0.06), 0, 1).astype(np.float32), target
 
 
+UNKNOWN = 0.5  # target value of pixels no label vouches for: left out of the loss
+
+
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits)
+    known = (target != UNKNOWN).float()
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * known).sum() / known.sum().clamp(min=1)
+    prob = torch.sigmoid(logits) * known
+    target = target * known
     dice = 1 - (2 * (prob * target).sum((1, 2, 3)) + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
     return bce + dice.mean()
 
@@ -204,7 +209,9 @@ def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, s
     device = pick_device(settings.device)
     size = settings.size
     imgs = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32) / 255
-    tgts = np.stack([cv2.resize(t.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR) for t in targets]) > 0.5
+    # 0 (not face), 1 (face), UNKNOWN (no loss): resized and rounded to those three values
+    tgts = np.stack([np.round(2 * cv2.resize(t.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)) / 2
+                     for t in targets]).astype(np.float32)
     net = MaskNet(settings.width).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=max(settings.iters, 1))
@@ -214,7 +221,7 @@ def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, s
     for it in range(settings.iters):
         xs, ys = [], []
         for i in rng.choice(len(imgs), size=settings.batch, p=weights):
-            x, y = _augment(imgs[i], tgts[i].astype(np.float32), rng)
+            x, y = _augment(imgs[i], tgts[i], rng)
             if rng.random() < settings.occlude_p:
                 x, y = occlude(x, y, rng, bank)
             xs.append(x)

@@ -20,7 +20,15 @@ import numpy as np
 from curate.masks import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
 from curate.media import load_image, write_image
 from train.data import hull_mask
-from train.masknet import MaskTrainSettings, OccluderBank, load_masknet, predict_masks, save_masknet, train_masknet
+from train.masknet import (
+    UNKNOWN,
+    MaskTrainSettings,
+    OccluderBank,
+    load_masknet,
+    predict_masks,
+    save_masknet,
+    train_masknet,
+)
 
 OCCLUSION_AWARE = ("xseg", "fanseg", "bisenet", "vgg-obstructed", "unet-dfl")  # tool masks that see occluders
 
@@ -56,6 +64,40 @@ def _fields(ds: Any) -> list[str]:
     return ["id", "filepath", "landmarks", *ok, *mask_fields, *extra]
 
 
+
+SKIN_DISTANCE = 4.0  # robust z-distance (Lab) beyond which a hull pixel is not the face's own skin
+
+
+def feature_regions(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (S, S) mask of the brows, eyes, nose and mouth (68 landmarks in crop px), dilated: the parts of a
+    face whose colour is not its skin's."""
+    pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32)
+    out = np.zeros((size, size), np.uint8)
+    for part in (pts[36:42], pts[42:48], pts[48:60], pts[27:36]):
+        cv2.fillConvexPoly(out, cv2.convexHull(part), 1)
+    for brow in (pts[17:22], pts[22:27]):
+        cv2.polylines(out, [brow], False, 1, max(2, size // 40))
+    return cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (size // 25) + 1,) * 2))
+
+
+def unexplained_pixels(crop: np.ndarray, landmarks: np.ndarray, hull: np.ndarray) -> np.ndarray:
+    """bool (S, S): hull pixels outside the facial features whose colour is far from the face's own skin (robust
+    Lab median and spread of the hull minus the features). A hull target calls them face; they are often an
+    occluder (a microphone, a sleeve, a held object), so training does not learn them either way."""
+    size = crop.shape[0]
+    skin = (hull > 0) & (feature_regions(landmarks, size) == 0)
+    if skin.sum() < 50:
+        return np.zeros((size, size), bool)
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    values = lab[skin]
+    median = np.median(values, axis=0)
+    spread = np.maximum(1.4826 * np.median(np.abs(values - median), axis=0), (4.0, 3.0, 3.0))
+    z = np.abs(lab - median) / spread
+    far = np.sqrt((z ** 2).sum(axis=2)) > SKIN_DISTANCE
+    far = cv2.morphologyEx(far.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    return far & skin
+
+
 def training_set(name: str, subset: str | None = None, hands: int = 200, seed: int = 0) -> dict[str, Any]:
     """Crops, targets and which targets are real labels; hands found on up to ``hands`` crops are cut out of
     their hull targets and kept as occluders to paste elsewhere."""
@@ -80,7 +122,12 @@ def training_set(name: str, subset: str | None = None, hands: int = 200, seed: i
         hull = hull_mask(pts, size)
         crops.append(crop)
         hulls.append(hull)
-        targets.append(hull if label is None else label.astype(np.float32) / 255.0)
+        if label is None:  # the hull, except where its colour says it is not this face's skin
+            target = hull.copy()
+            target[unexplained_pixels(crop, pts, hull)] = UNKNOWN
+        else:
+            target = label.astype(np.float32) / 255.0
+        targets.append(target)
         real.append(label is not None)
     crops_arr, hulls_arr = np.stack(crops), np.stack(hulls)
     targets_arr, real_arr = np.stack(targets), np.asarray(real)

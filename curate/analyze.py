@@ -131,23 +131,43 @@ class FrameAnalyzer:
 
     def __call__(self, source: str, frame: int, rgb: np.ndarray) -> FrameResult:
         """Analyse one frame of a source."""
-        s = self.settings
         try:
-            faces = self.analyzer.analyze(rgb)
-            records, small = [], 0
-            for index, face in enumerate(faces):
-                if face_size(face.landmarks) < s.min_size:
-                    small += 1
-                    continue
-                record, crop = describe_face(rgb, face, s)
-                key = face_key(Path(source), frame, index)
-                path = Path(s.crops_dir) / f"{key}.jpg"
-                write_image(crop, path, s.jpeg_quality)
-                record.update(face_key=key, face_index=index, filepath=str(path), frame_size=[rgb.shape[1], rgb.shape[0]])
-                records.append(record)
-            return FrameResult(source, frame, records, small)
+            return self._records(source, frame, rgb, self.analyzer.analyze(rgb))
         except Exception as exc:  # one bad frame must not stop the run
             return FrameResult(source, frame, [], error=f"analysis failed: {type(exc).__name__}: {exc}")
+
+    def many(self, source: str, frames: list[tuple[int, np.ndarray]]) -> list[FrameResult]:
+        """Analyse several frames of a source, their faces' embeddings in one batch where the backend can (a
+        GPU's way); the same records as one call per frame. A failing batch is redone frame by frame."""
+        analyze_many = getattr(self.analyzer, "analyze_many", None)
+        if analyze_many is None or len(frames) < 2:
+            return [self(source, index, rgb) for index, rgb in frames]
+        try:
+            found = analyze_many([rgb for _, rgb in frames])
+        except Exception:  # one bad frame: each frame alone, so only it reports the error
+            return [self(source, index, rgb) for index, rgb in frames]
+        out = []
+        for (index, rgb), faces in zip(frames, found):
+            try:
+                out.append(self._records(source, index, rgb, faces))
+            except Exception as exc:
+                out.append(FrameResult(source, index, [], error=f"analysis failed: {type(exc).__name__}: {exc}"))
+        return out
+
+    def _records(self, source: str, frame: int, rgb: np.ndarray, faces: list[AnalyzedFace]) -> FrameResult:
+        s = self.settings
+        records, small = [], 0
+        for index, face in enumerate(faces):
+            if face_size(face.landmarks) < s.min_size:
+                small += 1
+                continue
+            record, crop = describe_face(rgb, face, s)
+            key = face_key(Path(source), frame, index)
+            path = Path(s.crops_dir) / f"{key}.jpg"
+            write_image(crop, path, s.jpeg_quality)
+            record.update(face_key=key, face_index=index, filepath=str(path), frame_size=[rgb.shape[1], rgb.shape[0]])
+            records.append(record)
+        return FrameResult(source, frame, records, small)
 
 
 _WORKER: FrameAnalyzer | None = None

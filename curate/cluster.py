@@ -22,6 +22,7 @@ ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"  # dask's own variable for the scheduler'
 RANGE_FRAMES = 256  # analysed frames per video task
 IMAGES_PER_TASK = 8
 FLUSH_FRAMES = 32
+BATCH_FRAMES = 8  # frames analysed together: their faces' embeddings go through the network in one batch
 TASK_RETRIES = 2  # a task that raises (e.g. the database briefly gone) runs again; a dead worker's is rescheduled
 
 
@@ -207,21 +208,31 @@ def _run_item(ds: Any, task: Task, item: Item, analyze: FrameAnalyzer) -> ItemRe
                                                 "found": result.found})
         buffer.clear()
 
-    try:
-        for index, rgb in _frames_of(item, start):
-            res = analyze(item.path, index, rgb)
+    def analyse(batch: list[tuple[int, Any]]) -> None:
+        nonlocal next_frame
+        for res in analyze.many(item.path, batch):
             result.frames += 1
             result.small += res.small
             if res.error:
-                result.frame_errors.append((f"{item.path} frame {index}", res.error))
+                result.frame_errors.append((f"{item.path} frame {res.frame}", res.error))
             buffer.append(res)
-            next_frame = index + 1
-            if len(buffer) >= FLUSH_FRAMES:
-                flush()
+            next_frame = res.frame + 1
+        batch.clear()
+        if len(buffer) >= FLUSH_FRAMES:
+            flush()
+
+    batch: list[tuple[int, Any]] = []
+    try:
+        for index, rgb in _frames_of(item, start):
+            batch.append((index, rgb))
+            if len(batch) >= BATCH_FRAMES:
+                analyse(batch)
     except MediaError as exc:
         result.error = str(exc)
     except OSError as exc:
         result.error = f"cannot read file ({exc})"
+    if batch:  # the frames read before the end (or before a read error) are kept
+        analyse(batch)
     flush()
     if result.error is None:
         store.set_progress(ds, item.marker_id, {"next_frame": next_frame, "done": True, "settings": item.settings,

@@ -126,3 +126,26 @@ def test_cluster_extract_with_a_killed_worker_equals_a_single_process_run(sample
         assert c.faces("on-cluster") == cluster_faces
     finally:
         c.stop()
+
+
+def test_frames_analysed_in_a_batch_give_the_same_faces(samples, tmp_path):
+    """A worker analyses frames in batches (their embeddings in one network call): same records as one by one."""
+    import numpy as np
+
+    from curate.analyze import AnalysisSettings, FrameAnalyzer
+    from curate.media import iter_video
+
+    clip = samples / "short_hamilton_clip.mp4"
+    frames = [(i, rgb) for i, rgb in iter_video(clip, 20, 0, 200)]
+    one = FrameAnalyzer(AnalysisSettings(crops_dir=str(tmp_path / "one")))
+    many = FrameAnalyzer(AnalysisSettings(crops_dir=str(tmp_path / "many")), one.analyzer)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    singles = [one(str(clip), i, rgb) for i, rgb in frames]
+    batched = many.many(str(clip), frames)
+    assert sum(len(r.faces) for r in singles) >= 8
+    for a, b in zip(singles, batched):
+        assert a.frame == b.frame and [f["face_key"] for f in a.faces] == [f["face_key"] for f in b.faces]
+        for fa, fb in zip(a.faces, b.faces):
+            assert fa["bbox"] == fb["bbox"] and fa["yaw"] == fb["yaw"]
+            assert np.allclose(fa["embedding"], fb["embedding"], atol=1e-5)

@@ -116,17 +116,31 @@ class StagedAnalyzer:
 
     def analyze(self, rgb: np.ndarray) -> list[AnalyzedFace]:
         """Run detect -> landmarks -> embedding on one RGB image, faces sorted left to right."""
-        dets = sorted(self.detector.detect(rgb), key=lambda d: (d.bbox[0], d.bbox[1]))
-        found = [self.locate(rgb, det) for det in dets]
+        return self.analyze_many([rgb])[0]
+
+    def analyze_many(self, images: list[np.ndarray]) -> list[list[AnalyzedFace]]:
+        """``analyze`` for several images, the embeddings of all their faces in one batch when the embedder can
+        (``embed_frames``: on a GPU one call instead of one per frame)."""
+        located = []
+        for rgb in images:
+            dets = sorted(self.detector.detect(rgb), key=lambda d: (d.bbox[0], d.bbox[1]))
+            located.append((dets, [self.locate(rgb, det) for det in dets]))
+        marks = [(rgb, [f.landmarks for f in found]) for rgb, (_, found) in zip(images, located)]
+        embed_frames = getattr(self.embedder, "embed_frames", None)
         embed_many = getattr(self.embedder, "embed_many", None)
-        if embed_many is not None:
-            vectors = embed_many(rgb, [f.landmarks for f in found])
+        if embed_frames is not None:
+            vectors = embed_frames(marks)
+        elif embed_many is not None:
+            vectors = [embed_many(rgb, pts) for rgb, pts in marks]
         else:
-            vectors = [self.embedder.embed(rgb, f.landmarks) for f in found]
+            vectors = [[self.embedder.embed(rgb, p) for p in pts] for rgb, pts in marks]
         return [
-            AnalyzedFace(
-                det.bbox, det.score, f.landmarks, vec, landmarks_ok=f.ok, mesh=f.mesh, eyes=f.eyes,
-                keypoints=np.asarray(det.keypoints, dtype=np.float64) if det.keypoints else None,
-            )
-            for det, f, vec in zip(dets, found, vectors)
+            [
+                AnalyzedFace(
+                    det.bbox, det.score, f.landmarks, vec, landmarks_ok=f.ok, mesh=f.mesh, eyes=f.eyes,
+                    keypoints=np.asarray(det.keypoints, dtype=np.float64) if det.keypoints else None,
+                )
+                for det, f, vec in zip(dets, found, vecs)
+            ]
+            for (dets, found), vecs in zip(located, vectors)
         ]

@@ -121,6 +121,16 @@ class DlibEmbedder:
             vectors = [np.array(self._impl.compute_face_descriptor(chip)) for chip in chips]
         return [l2_normalise(v) for v in vectors]
 
+    def embed_frames(self, frames: list[tuple[np.ndarray, list[np.ndarray]]]) -> list[list[np.ndarray]]:
+        """Unit vectors of the faces of several images in one batch through the network (a GPU's way)."""
+        if self.engine != "torch":
+            return [self.embed_many(rgb, faces) for rgb, faces in frames]
+        from curate.analysis.backends.dlib_resnet import face_chip
+
+        chips = [face_chip(rgb, pts) for rgb, faces in frames for pts in faces]
+        vectors = iter(self._impl.embed_chips(chips) if chips else [])
+        return [[l2_normalise(next(vectors)) for _ in faces] for _, faces in frames]
+
     def embed(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """128-d unit vector for the face with these 68 landmarks."""
         return self.embed_many(rgb, [landmarks])[0]

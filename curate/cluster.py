@@ -138,8 +138,6 @@ def use_database(uri: str | None) -> None:
 
 def run_task(task: Task) -> list[ItemResult]:
     """Analyse a task's items and store their faces (worker side; safe to run again after a crash)."""
-    from curate import store
-
     use_database(task.database_uri)
     ds = open_task_dataset(task.dataset, task.dataset_key)
     analyze = _analyzer(task.settings)
@@ -197,13 +195,9 @@ def _run_item(ds: Any, task: Task, item: Item, analyze: FrameAnalyzer) -> ItemRe
     next_frame = start
 
     def flush() -> None:
-        keys = [rec["face_key"] for res in buffer for rec in res.faces]
-        present = store.existing_keys(ds, keys)
-        samples = [store.to_sample(rec, item.source, res.frame, item.is_video, task.subset, task.backend)
-                   for res in buffer for rec in res.faces if rec["face_key"] not in present]
-        if samples:
-            result.faces += store.add_new_samples(ds, samples, present)
-        result.found += len(keys)
+        rows = [(rec, item.source, res.frame, item.is_video) for res in buffer for rec in res.faces]
+        result.faces += store.add_face_records(ds, rows, task.subset, task.backend)
+        result.found += len(rows)
         store.set_progress(ds, item.marker_id, {"next_frame": next_frame, "done": False, "settings": item.settings,
                                                 "found": result.found})
         buffer.clear()

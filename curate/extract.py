@@ -195,19 +195,9 @@ def extract(
     def flush() -> None:
         if not buffer:
             return
-        by_source: dict[str, _SourceState] = {}
-        samples = []
-        keys = [rec["face_key"] for _, res in buffer for rec in res.faces]
-        present = store.existing_keys(ds, keys)
-        for state, res in buffer:
-            by_source[state.sid] = state
-            source = printable(state.src.path)
-            for rec in res.faces:
-                if rec["face_key"] not in present:
-                    samples.append(store.to_sample(rec, source, res.frame, state.src.is_video, subset, backend))
-        if samples:
-            summary.faces += store.add_new_samples(ds, samples, present)
-        for state in by_source.values():
+        rows = [(rec, printable(state.src.path), res.frame, state.src.is_video) for state, res in buffer for rec in res.faces]
+        summary.faces += store.add_face_records(ds, rows, subset, backend)
+        for state in {state.sid: state for state, _ in buffer}.values():
             store.set_progress(ds, state.sid, state.marker(done=False))
         buffer.clear()
 
@@ -309,13 +299,11 @@ def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int
     import fiftyone as fo
 
     from curate.cluster import Item, plan_tasks, run_tasks, split_video
+    from curate.media import evenly_timed
 
     if not fo.config.database_uri:
         tqdm.write("faceset: warning: no FIFTYONE_DATABASE_URI: only workers on this machine reach its embedded "
                    "database (workers elsewhere refuse the tasks; see README, Past one machine)", file=sys.stderr)
-
-    from curate.media import evenly_timed
-
     items: list[Item] = []
     for state, start, _ in plan:
         whole = Item(str(state.src.path), printable(state.src.path), state.sid, state.src.is_video, state.settings,

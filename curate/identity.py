@@ -118,13 +118,11 @@ def dataset_identity(
     from fiftyone import ViewField as F
 
     from curate.analysis.backends import create_analyzer
-    from curate.store import load_dataset
+    from curate.store import load_dataset, read_ids_and_vectors, write_fields
     from curate.workbench import KEEP_FIELD
 
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)
-    from curate.store import read_ids_and_vectors, write_fields
-
     ids, vectors = read_ids_and_vectors(view, "embedding")
     if not ids:
         raise ValueError(f"subset {subset} of {name!r} has no faces")

@@ -157,6 +157,16 @@ def _fresh_dict(sample: fo.Sample) -> dict[str, Any]:
     return d
 
 
+def add_face_records(ds: fo.Dataset, rows: list[tuple[dict[str, Any], str, int, bool]], subset: str,
+                     backend: str) -> int:
+    """Store analysed faces, rows of (record, source, frame, is_video), that are not stored yet (nor in the
+    trash); returns how many were new."""
+    present = existing_keys(ds, [record["face_key"] for record, *_ in rows])
+    samples = [to_sample(record, source, frame, is_video, subset, backend)
+               for record, source, frame, is_video in rows if record["face_key"] not in present]
+    return add_new_samples(ds, samples, present) if samples else 0
+
+
 def existing_keys(ds: fo.Dataset, keys: list[str]) -> set[str]:
     """Which of these face keys are already samples, or were deleted into the trash (not re-added)."""
     if not keys:
@@ -207,11 +217,6 @@ def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, s
     for name in SCORE_NAMES:
         sample[name] = float(scores[name]) if scores else None
     return sample
-
-
-def read_vectors(view: Any, field: str) -> np.ndarray:
-    """(N, D) float array of a vector field of a view, in view order, decoded in bulk."""
-    return read_ids_and_vectors(view, field)[1]
 
 
 def read_ids_and_vectors(view: Any, field: str) -> tuple[list[str], np.ndarray]:

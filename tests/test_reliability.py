@@ -218,11 +218,11 @@ def test_commands_print_no_stray_lines(photos_dataset, tmp_path):
 
 
 def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
-    """store.read_vectors / write_fields (the 100k-face fast paths) give what values() / set_values() give."""
+    """store.read_ids_and_vectors / read_columns / write_fields (the 100k-face fast paths) give what values() / set_values() give."""
     import fiftyone as fo
     import numpy as np
 
-    from curate.store import read_columns, read_vectors, write_fields
+    from curate.store import read_columns, read_ids_and_vectors, write_fields
 
     ds = fo.Dataset(dataset_name)
     rng = np.random.default_rng(0)
@@ -231,7 +231,7 @@ def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
                     for k in range(50)])
     view = ds.skip(5).sort_by("filepath", reverse=True)
     want = np.stack(view.values("embedding"))
-    assert np.array_equal(read_vectors(view, "embedding"), want)
+    assert np.array_equal(read_ids_and_vectors(view, "embedding")[1], want)
     columns = read_columns(view, ["yaw", "filepath"], vector="embedding")
     assert columns["id"] == view.values("id") and columns["yaw"] == view.values("yaw")
     assert columns["filepath"] == view.values("filepath") and np.array_equal(columns["embedding"], want)

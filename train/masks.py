@@ -192,15 +192,26 @@ class MaskChunk:
         return f"{self.dataset}: faces {self.ids[0]}..{self.ids[-1]}"
 
 
-_NETS: dict[tuple[str, str], tuple[Any, int]] = {}
+_NETS: dict[tuple[str, str, str], tuple[Any, int]] = {}
+
+
+def _masknet(model: str, device: str) -> tuple[Any, int]:
+    """The mask network of this file on this device, loaded once per process (again once the file changes:
+    a network trained anew to the same path)."""
+    from curate.media import fingerprint
+
+    try:
+        key = (model, device, fingerprint(Path(model)))
+    except OSError:  # missing: load_masknet says so
+        return load_masknet(Path(model), device)
+    if key not in _NETS:
+        _NETS[key] = load_masknet(Path(model), device)
+    return _NETS[key]
 
 
 def predict_chunk(chunk: MaskChunk, batch: int = 64) -> dict[str, str]:
     """Masks of a chunk's faces as PNGs (face id -> path); the same files on every run (safe to retry)."""
-    key = (chunk.model, chunk.device)
-    if key not in _NETS:
-        _NETS[key] = load_masknet(Path(chunk.model), chunk.device)
-    net, size = _NETS[key]
+    net, size = _masknet(chunk.model, chunk.device)
     folder = Path(chunk.folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -245,12 +256,12 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     from curate.store import media_dir
 
     ds, view = _samples(name, subset)
-    model = Path(model) if model else default_model_path(name)
-    load_masknet(model, "cpu")  # a missing or foreign file: one error before any work
+    model = (Path(model) if model else default_model_path(name)).absolute()
+    _masknet(str(model), device)  # a missing or foreign file: one error before any work (here, the one load)
     folder = str(media_dir(ds) / "masks" / "learned")
     ids, paths = view.values(["id", "filepath"])
     address = cluster_address(cluster)
-    chunks = [MaskChunk(name, str(model.absolute()), device, folder, tuple(ids[k:k + chunk]), tuple(paths[k:k + chunk]),
+    chunks = [MaskChunk(name, str(model), device, folder, tuple(ids[k:k + chunk]), tuple(paths[k:k + chunk]),
                         fo.config.database_uri) for k in range(0, len(ids), chunk)]
     bar = tqdm(total=len(ids), desc="mask apply", unit="face", disable=not progress, dynamic_ncols=True)
     try:

@@ -78,6 +78,12 @@ class Detector(str, Enum):
     cnn = "cnn"
 
 
+class Engine(str, Enum):
+    auto = "auto"
+    opencv = "opencv"
+    torch = "torch"
+
+
 @app.command()
 def extract(
     sources: list[Path] = typer.Argument(..., help="Videos, images or folders of them."),
@@ -87,6 +93,7 @@ def extract(
     min_size: int = typer.Option(0, "--min-size", min=0, help="Leave out faces smaller than this (source px)."),
     backend: Backend = typer.Option(Backend.mediapipe, "--backend", "-b", help="Face analysis backend."),
     tile: int = typer.Option(384, "--tile", min=0, help="mediapipe: also search images in tiles down to this side (px) for small faces; 0: off."),
+    engine: Engine = typer.Option(Engine.auto, "--engine", help="mediapipe: what runs its models: auto (torch on a GPU, frames batched, when there is one; else OpenCV DNN), opencv, torch."),
     detector: Detector = typer.Option(Detector.hog, "--detector", help="dlib detector: hog (fast) or cnn (mmod)."),
     upsample: int = typer.Option(1, "--upsample", min=0, help="dlib: upsample the image N times to find small faces."),
     models_dir: Path | None = typer.Option(None, "--models-dir", help="insightface: models folder (default ~/.insightface)."),
@@ -104,7 +111,7 @@ def extract(
     from curate.extract import extract as run
 
     options = {
-        Backend.mediapipe: {"min_tile": tile},
+        Backend.mediapipe: {"min_tile": tile, "engine": engine.value},
         Backend.dlib: {"detector": detector.value, "upsample": upsample},
         Backend.insightface: {"models_dir": models_dir and str(models_dir)},
     }[backend]

@@ -1,4 +1,4 @@
-"""Hands near faces: MediaPipe's palm detector and 21-point hand landmarker run by OpenCV DNN, and hand masks.
+"""Hands near faces: MediaPipe's palm detector and 21-point hand landmarker, and hand masks.
 
 - detect: palm_detection_full (192 px input in 0..1, 2016 SSD anchors, box + 7 palm keypoints), weighted NMS;
 - landmarks: hand_landmark_full (224 px input in 0..1) on the square around the palm, turned so the
@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.analysis.backends.mediapipe_backend import _run, _sigmoid, decode_ssd, letterbox, model_net, weighted_nms
+from curate.analysis.backends.mediapipe_backend import decode_ssd, letterbox, model_net, weighted_nms
 from curate.analysis.mesh import Roi, crop_roi, crop_to_image
 
 PALM_SIZE, HAND_SIZE = 192, 224
@@ -72,7 +72,8 @@ class Hand:
 
 @dataclass
 class HandFinder:
-    """Palm detector + hand landmarker through OpenCV DNN."""
+    """Palm detector + hand landmarker (runners as :func:`model_net` picks them: the landmarker always by torch,
+    which matches TFLite's own interpreter where OpenCV's DNN does not)."""
 
     min_palm: float = 0.5
     min_hand: float = 0.5
@@ -86,8 +87,8 @@ class HandFinder:
     def palms(self, rgb: np.ndarray) -> np.ndarray:
         """Palm rows (score, box, 7 keypoints) in source pixels, letterboxed into the 192 px input."""
         canvas, scale, px, py = letterbox(rgb, PALM_SIZE, 0.0, 1.0)
-        outs = _run(self._palm, canvas[None])
-        scores, raw = sorted(outs, key=lambda o: o.shape[-1])
+        outs = self._palm(canvas[None])  # one image a call: OpenCV mixes a batch's rows in this model
+        scores, raw = outs["Identity_1"], outs["Identity"]
         rows = decode_palms(scores, raw, self.min_palm)
         if not len(rows):
             return rows
@@ -102,15 +103,12 @@ class HandFinder:
             kps = row[5:].reshape(7, 2)
             roi = hand_roi(row[1:5], kps[0], kps[2])
             crop, matrix = crop_roi(rgb, roi, HAND_SIZE)
-            outs = _run(self._hand, crop[None].astype(np.float32) / 255.0)
-            flags = [o.reshape(-1) for o in outs if o.size == 1]
-            points = [o.reshape(-1) for o in outs if o.size == 63]
-            flag = float(flags[-1][0]) if flags else 0.0  # the model's hand flag is already a probability
-            presence = flag if 0.0 <= flag <= 1.0 else float(_sigmoid(np.array([flag]))[0])
-            if presence < self.min_hand or not points:
+            outs = self._hand(crop[None].astype(np.float32) / 255.0)
+            # outputs: 21 points in crop px, hand presence (a probability), handedness, 21 points in metres
+            presence = float(outs["Identity_1"].reshape(-1)[0])
+            if presence < self.min_hand:
                 continue
-            screen = max(points, key=lambda p: float(np.abs(p).mean()))  # crop pixels; the other is in metres
-            pts = crop_to_image(screen.reshape(21, 3), matrix)
+            pts = crop_to_image(outs["Identity"].reshape(21, 3).astype(np.float64), matrix)
             hands.append(Hand(pts, presence, float(row[0])))
         return hands
 

@@ -119,12 +119,17 @@ class StagedAnalyzer:
         return self.analyze_many([rgb])[0]
 
     def analyze_many(self, images: list[np.ndarray]) -> list[list[AnalyzedFace]]:
-        """``analyze`` for several images, the embeddings of all their faces in one batch when the embedder can
-        (``embed_frames``: on a GPU one call instead of one per frame)."""
-        located = []
-        for rgb in images:
-            dets = sorted(self.detector.detect(rgb), key=lambda d: (d.bbox[0], d.bbox[1]))
-            located.append((dets, [self.locate(rgb, det) for det in dets]))
+        """``analyze`` for several images, each stage batched over all of them where the stage can
+        (``detect_many``, ``locate_many``, ``embed_frames``: on a GPU one call instead of one per frame/face)."""
+        detect_many = getattr(self.detector, "detect_many", None)
+        found = detect_many(images) if detect_many is not None else [self.detector.detect(rgb) for rgb in images]
+        found = [sorted(dets, key=lambda d: (d.bbox[0], d.bbox[1])) for dets in found]
+        locate_many = getattr(self.landmarker, "locate_many", None)
+        if locate_many is not None:  # every face of every image at once: one network batch per step
+            results = iter(locate_many([(rgb, det) for rgb, dets in zip(images, found) for det in dets]))
+            located = [(dets, [next(results) for _ in dets]) for dets in found]
+        else:
+            located = [(dets, [self.locate(rgb, det) for det in dets]) for rgb, dets in zip(images, found)]
         marks = [(rgb, [f.landmarks for f in found]) for rgb, (_, found) in zip(images, located)]
         embed_frames = getattr(self.embedder, "embed_frames", None)
         embed_many = getattr(self.embedder, "embed_many", None)

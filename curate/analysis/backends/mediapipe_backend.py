@@ -1,4 +1,8 @@
-"""mediapipe backend (the default): MediaPipe's face models run by OpenCV DNN, dlib's 128-d identity embedding.
+"""mediapipe backend (the default): MediaPipe's face models, dlib's 128-d identity embedding.
+
+Runners: OpenCV DNN on the CPU, or torch (:mod:`curate.analysis.tflite_torch`: the same graph and weights) on a
+GPU when there is one — there the regions of many frames and the faces of many frames go through each model in
+one batch (``detect_many``, ``locate_many``).
 
 - detect: BlazeFace full-range (192 px input, 2304 anchors, 6 keypoints), weighted NMS as MediaPipe does;
   large images are also searched in overlapping tiles so small faces in group photos are found.
@@ -52,21 +56,67 @@ def _model_path(key: str) -> str:
         return str(path)
 
 
-def model_net(key: str) -> Any:
-    """One of the shipped MediaPipe models loaded by OpenCV DNN, with its output names."""
-    return _net(key)
+ENGINES = ("auto", "opencv", "torch")
 
 
-def _net(key: str) -> Any:
-    net = cv2.dnn.readNetFromTFLite(_model_path(key))
-    return net, net.getUnconnectedOutLayersNames()
+def _torch_device() -> str | None:
+    """'cuda' when torch sees a GPU, else None."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return None
+    return "cuda" if torch.cuda.is_available() else None
 
 
-def _run(net_names: tuple[Any, tuple[str, ...]], batch: np.ndarray) -> list[np.ndarray]:
-    """Forward NHWC float images through an OpenCV DNN TFLite net (it wants NCHW)."""
-    net, names = net_names
-    net.setInput(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
-    return [np.asarray(o) for o in net.forward(names)]
+class OpenCVRunner:
+    """A model run by OpenCV DNN on the CPU (outputs by name, batch first)."""
+
+    def __init__(self, path: str):
+        self.net = cv2.dnn.readNetFromTFLite(path)
+        self.names = tuple(self.net.getUnconnectedOutLayersNames())
+        self.device = "cpu (OpenCV DNN)"
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """NHWC float batch -> {output name: array with the batch first}."""
+        self.net.setInput(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+        out = {}
+        for name, value in zip(self.names, self.net.forward(self.names)):
+            value = np.asarray(value)  # OpenCV folds the batch into a reshaped output (batch-major): unfold it
+            out[name] = value if value.shape[0] == len(batch) else value.reshape(len(batch), -1, *value.shape[2:])
+        return out
+
+
+class TorchRunner:
+    """A model run by torch (:mod:`curate.analysis.tflite_torch`) on ``device``: any batch in one call."""
+
+    def __init__(self, path: str, device: str):
+        from curate.analysis.tflite_torch import TFLiteModule
+
+        self.module = TFLiteModule(path).to(device).eval()
+        self.names = tuple(self.module.output_names)
+        self.device = device
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """NHWC float batch -> {output name: array with the batch first}."""
+        return dict(zip(self.names, self.module.run(batch)))
+
+
+def model_net(key: str, engine: str = "auto") -> OpenCVRunner | TorchRunner:
+    """One of the shipped MediaPipe models with a runner: ``opencv`` (CPU), ``torch`` (its GPU when there is
+    one, else CPU) or ``auto`` — torch on a GPU, else OpenCV, except the hand landmarker, which OpenCV's DNN
+    computes wrongly (its points several px off TFLite's own interpreter) and torch gets right on the CPU too."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    device = _torch_device()
+    if engine == "torch" or (engine == "auto" and (device is not None or key == "hand")):
+        return TorchRunner(_model_path(key), device or "cpu")
+    return OpenCVRunner(_model_path(key))
+
+
+def _run(runner: OpenCVRunner | TorchRunner, batch: np.ndarray, chunk: int = 64) -> dict[str, np.ndarray]:
+    """A runner over a batch of any length, ``chunk`` images a call."""
+    parts = [runner(batch[k:k + chunk]) for k in range(0, len(batch), chunk)]
+    return {n: np.concatenate([p[n] for p in parts]) for n in runner.names} if parts else {}
 
 
 def letterbox(rgb: np.ndarray, size: int, low: float, high: float) -> tuple[np.ndarray, float, int, int]:
@@ -157,28 +207,36 @@ def tile_grid(width: int, height: int, min_tile: int) -> list[tuple[int, int, in
 
 @dataclass
 class BlazeFaceDetector:
-    """BlazeFace full-range through OpenCV DNN, with tiles for small faces in large images."""
+    """BlazeFace full-range, with tiles for small faces in large images; the regions of many images go through
+    the network in one batch (``detect_many``), which is what a GPU wants."""
 
     min_score: float = 0.5
     min_tile: int = 384  # tiles no smaller than this (px); 0: whole image only
+    engine: str = "auto"
     _net: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._net = _net("detector")
+        self._net = model_net("detector", self.engine)
 
-    def _search(self, rgb: np.ndarray, x0: int, y0: int, side_w: int, side_h: int, tile: bool) -> np.ndarray:
-        """Detections (source px rows) in one region, letterboxed into the 192 px input as MediaPipe does."""
-        region = rgb[y0:y0 + side_h, x0:x0 + side_w]
-        h, w = region.shape[:2]
-        canvas, scale, px, py = letterbox(region, DET_SIZE, -1.0, 1.0)
-        scores, raw = _run(self._net, canvas[None])
+    @staticmethod
+    def _regions(rgb: np.ndarray, min_tile: int) -> list[tuple[int, int, int, int, bool]]:
+        h, w = rgb.shape[:2]
+        return [(0, 0, w, h, False)] + [(x, y, s, s, True) for x, y, s in tile_grid(w, h, min_tile)]
+
+    def _decode(self, rgb: np.ndarray, region: tuple[int, int, int, int, bool], scores: np.ndarray, raw: np.ndarray,
+                fit: tuple[float, int, int]) -> np.ndarray:
+        """One region's network outputs -> detections (source px rows); a face cut by an inner tile edge is
+        dropped (the neighbouring tile or the full image finds it whole)."""
+        x0, y0, side_w, side_h, tile = region
+        h, w = rgb[y0:y0 + side_h, x0:x0 + side_w].shape[:2]
+        scale, px, py = fit
         rows = decode_detections(scores, raw, self.min_score)
         if not len(rows):
             return rows
         xy = rows[:, 1:].reshape(-1, 8, 2) * DET_SIZE - np.array([px, py])
         xy = xy / scale + np.array([x0, y0])
         rows = np.hstack([rows[:, :1], xy.reshape(-1, 16)])
-        if tile:  # a face cut by an inner tile edge is found whole by the neighbouring tile or the full image
+        if tile:
             H, W = rgb.shape[:2]
             margin = 0.02 * max(h, w)
             cut = ((rows[:, 1] < x0 + margin) & (x0 > 0)) | ((rows[:, 2] < y0 + margin) & (y0 > 0)) \
@@ -186,18 +244,36 @@ class BlazeFaceDetector:
             rows = rows[~cut]
         return rows
 
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """``detect`` for several images: every region (whole image + tiles) of all of them in one batch."""
+        jobs, canvases = [], []
+        for k, rgb in enumerate(images):
+            for region in self._regions(rgb, self.min_tile):
+                x0, y0, side_w, side_h, _ = region
+                canvas, scale, px, py = letterbox(rgb[y0:y0 + side_h, x0:x0 + side_w], DET_SIZE, -1.0, 1.0)
+                jobs.append((k, region, (scale, px, py)))
+                canvases.append(canvas)
+        if not canvases:
+            return []
+        outs = _run(self._net, np.stack(canvases))
+        scores, raw = outs["reshaped_classifier_face_4"], outs["reshaped_regressor_face_4"]
+        found: list[list[np.ndarray]] = [[] for _ in images]
+        for j, (k, region, fit) in enumerate(jobs):
+            found[k].append(self._decode(images[k], region, scores[j], raw[j], fit))
+        return [_detections(weighted_nms(np.vstack(rows))) for rows in found]
+
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Face boxes with BlazeFace's score and 6 keypoints, in source pixels."""
-        h, w = rgb.shape[:2]
-        found = [self._search(rgb, 0, 0, w, h, False)]
-        found += [self._search(rgb, x, y, s, s, True) for x, y, s in tile_grid(w, h, self.min_tile)]
-        rows = weighted_nms(np.vstack(found))
-        out = []
-        for r in rows:
-            x0, y0, x1, y1 = (float(v) for v in r[1:5])
-            kps = tuple((float(r[5 + 2 * k]), float(r[6 + 2 * k])) for k in range(6))
-            out.append(Detection((x0, y0, x1 - x0, y1 - y0), float(r[0]), kps))
-        return out
+        return self.detect_many([rgb])[0]
+
+
+def _detections(rows: np.ndarray) -> list[Detection]:
+    out = []
+    for r in rows:
+        x0, y0, x1, y1 = (float(v) for v in r[1:5])
+        kps = tuple((float(r[5 + 2 * k]), float(r[6 + 2 * k])) for k in range(6))
+        out.append(Detection((x0, y0, x1 - x0, y1 - y0), float(r[0]), kps))
+    return out
 
 
 def keypoint_landmarks(keypoints: np.ndarray) -> np.ndarray:
@@ -210,84 +286,130 @@ def keypoint_landmarks(keypoints: np.ndarray) -> np.ndarray:
     return transform_points(rotated[:, :2], umeyama(own, kps))
 
 
+MeshItem = tuple[np.ndarray, Roi, bool]  # (image, crop region, also mesh the mirrored crop)
+
+
 @dataclass
 class FaceMeshLandmarker:
-    """FaceMesh 468 points (+ iris eye contours) on an upright crop; 68 iBUG points derived from the mesh."""
+    """FaceMesh 468 points (+ iris eye contours) on an upright crop; 68 iBUG points derived from the mesh.
+    ``locate_many`` meshes the faces of many images in one batch per step (first try, refinement, eyes)."""
 
     min_presence: float = 0.5
     scales: tuple[float, ...] = (1.5, 1.9, 1.25)
     iris: bool = True
+    engine: str = "auto"
     _mesh: Any = field(default=None, repr=False)
     _iris: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._mesh = _net("mesh")
-        self._iris = _net("iris") if self.iris else None
+        self._mesh = model_net("mesh", self.engine)
+        self._iris = model_net("iris", self.engine) if self.iris else None
 
-    def _mesh_in(self, rgb: np.ndarray, roi: Roi, mirrored: bool = False) -> tuple[float, np.ndarray]:
-        """Face-presence score and mesh (source px) in one ROI; ``mirrored`` also meshes the mirrored crop and
-        averages the two, so a mirrored face gets exactly the mirrored mesh (FaceMesh alone is not symmetric)."""
-        crop, matrix = crop_roi(rgb, roi, MESH_SIZE)
-        batch = crop.astype(np.float32)[None] / 255.0
-        if mirrored:
-            batch = np.concatenate([batch, batch[:, :, ::-1]])
-        outs = _run(self._mesh, batch)
-        presence = next(o for o in outs if o.size == len(batch)).reshape(-1)
-        points = next(o for o in outs if o.size == len(batch) * 1404).reshape(len(batch), 468, 3)
-        mesh, score = points[0], float(_sigmoid(presence[:1])[0])
-        if mirrored:
-            mesh = (mesh + mirror_mesh(points[1], MESH_SIZE)) / 2.0
-            score = float(_sigmoid(presence).mean())
-        return score, crop_to_image(mesh, matrix)
+    def _meshes(self, items: list[MeshItem]) -> list[tuple[float, np.ndarray]]:
+        """Face-presence score and mesh (source px) in each (image, ROI, mirrored), all in one batch; mirrored
+        also meshes the mirrored crop and averages the two, so a mirrored face gets exactly the mirrored mesh
+        (FaceMesh alone is not symmetric)."""
+        crops, matrices = [], []
+        for rgb, roi, mirrored in items:
+            crop, matrix = crop_roi(rgb, roi, MESH_SIZE)
+            crops += [crop, crop[:, ::-1]] if mirrored else [crop]
+            matrices.append(matrix)
+        if not crops:
+            return []
+        outs = _run(self._mesh, np.stack(crops).astype(np.float32) / 255.0)
+        presence = _sigmoid(outs["conv2d_30"].reshape(-1))
+        points = outs["conv2d_20"].reshape(-1, 468, 3)
+        out, j = [], 0
+        for (_, _, mirrored), matrix in zip(items, matrices):
+            if mirrored:
+                mesh, score = (points[j] + mirror_mesh(points[j + 1], MESH_SIZE)) / 2.0, float(presence[j:j + 2].mean())
+            else:
+                mesh, score = points[j], float(presence[j])
+            j += 2 if mirrored else 1
+            out.append((score, crop_to_image(mesh, matrix)))
+        return out
 
-    def mesh(self, rgb: np.ndarray, detection: Detection) -> tuple[np.ndarray | None, float]:
-        """The 468-point mesh (source px) of a detected face, or None, and the mesh's face-presence score."""
+    def _rois(self, detection: Detection) -> list[Roi]:
+        """The crops tried for a detection, in order: turned by the eye keypoints, then unturned, each at
+        ``scales``."""
         x, y, w, h = detection.bbox
         cx, cy = x + w / 2.0, y + h / 2.0
         angles = [0.0]
         if len(detection.keypoints) >= 2:
             (ax, ay), (bx, by) = detection.keypoints[:2]
             angles = [float(np.arctan2(by - ay, bx - ax)), 0.0]
-        best: tuple[float, np.ndarray | None] = (0.0, None)
-        for angle in angles:
-            for scale in self.scales:
-                score, mesh = self._mesh_in(rgb, Roi(cx, cy, max(w, h) * scale, angle))
-                if score > best[0]:
-                    best = (score, mesh)
-                if score >= self.min_presence:
-                    break
-            if best[0] >= self.min_presence:
-                break
-        score, mesh = best
-        if mesh is None or score < self.min_presence:
-            return None, score
-        # refine on the crop the mesh implies (what MediaPipe's tracking feeds the next frame)
-        roi = roi_from_points(mesh[RIGHT_EYE_CORNERS[0]], mesh[LEFT_EYE_CORNERS[1]], mesh, 1.5)
-        again, refined = self._mesh_in(rgb, roi, mirrored=True)
-        return (refined, again) if again >= self.min_presence else (mesh, score)
+        return [Roi(cx, cy, max(w, h) * scale, angle) for angle in angles for scale in self.scales]
 
-    def eyes(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-        """Eye contours (2 x 71 x 3, source px) of the iris model: subject's right eye, then left."""
+    def _search(self, rgb: np.ndarray, rois: list[Roi]) -> tuple[float, np.ndarray | None]:
+        """Crops tried one by one until the mesh's face flag says yes; the best one found."""
+        best: tuple[float, np.ndarray | None] = (0.0, None)
+        for roi in rois:
+            score, mesh = self._meshes([(rgb, roi, False)])[0]
+            if score > best[0]:
+                best = (score, mesh)
+            if score >= self.min_presence:
+                break
+        return best
+
+    def mesh_many(self, items: list[tuple[np.ndarray, Detection]]) -> list[tuple[np.ndarray | None, float]]:
+        """The 468-point mesh (source px) of each (image, detection), or None, and its face-presence score: the
+        first crops of all faces in one batch (a face the first crop misses is retried crop by crop), then every
+        found face refined on the crop its mesh implies (what MediaPipe's tracking feeds the next frame)."""
+        rois = [self._rois(det) for _, det in items]
+        first = self._meshes([(rgb, r[0], False) for (rgb, _), r in zip(items, rois)])
+        found = []
+        for (rgb, _), r, hit in zip(items, rois, first):
+            if hit[0] < self.min_presence:
+                again = self._search(rgb, r[1:])
+                hit = again if again[0] > hit[0] else hit
+            found.append(hit)
+        ok = [k for k, (score, mesh) in enumerate(found) if mesh is not None and score >= self.min_presence]
+        refine = [(items[k][0], roi_from_points(found[k][1][RIGHT_EYE_CORNERS[0]], found[k][1][LEFT_EYE_CORNERS[1]],
+                                                found[k][1], 1.5), True) for k in ok]
+        out: list[tuple[np.ndarray | None, float]] = [(None, score) for score, _ in found]
+        for k, (again, refined) in zip(ok, self._meshes(refine)):
+            out[k] = (refined, again) if again >= self.min_presence else (found[k][1], found[k][0])
+        return out
+
+    def mesh(self, rgb: np.ndarray, detection: Detection) -> tuple[np.ndarray | None, float]:
+        """The 468-point mesh (source px) of a detected face, or None, and the mesh's face-presence score."""
+        return self.mesh_many([(rgb, detection)])[0]
+
+    def eyes_many(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """Eye contours (2 x 71 x 3, source px) of the iris model for each (image, mesh): subject's right eye,
+        then left; all eyes in one batch."""
+        crops, matrices = [], []
+        for rgb, mesh in items:
+            for (a, b), flip in ((RIGHT_EYE_CORNERS, False), (LEFT_EYE_CORNERS, True)):
+                crop, matrix = crop_roi(rgb, roi_from_points(mesh[a], mesh[b], mesh[[a, b]], 2.3), IRIS_SIZE,
+                                        cv2.BORDER_REPLICATE)
+                crops.append(crop[:, ::-1] if flip else crop)  # the model sees every eye as a right eye
+                matrices.append((matrix, flip))
+        if not crops:
+            return []
+        contours = _run(self._iris, np.stack(crops).astype(np.float32) / 255.0)["output_eyes_contours_and_brows"]
         out = []
-        for (a, b), flip in ((RIGHT_EYE_CORNERS, False), (LEFT_EYE_CORNERS, True)):
-            roi = roi_from_points(mesh[a], mesh[b], mesh[[a, b]], 2.3)
-            crop, matrix = crop_roi(rgb, roi, IRIS_SIZE, cv2.BORDER_REPLICATE)
-            if flip:  # the model sees every eye as a right eye
-                crop = crop[:, ::-1]
-            outs = _run(self._iris, (crop.astype(np.float32) / 255.0)[None])
-            contour = next(o for o in outs if o.size == 213).reshape(71, 3).astype(np.float64)
+        for contour, (matrix, flip) in zip(contours.reshape(-1, 71, 3).astype(np.float64), matrices):
             if flip:
                 contour[:, 0] = (IRIS_SIZE - 1) - contour[:, 0]
             out.append(crop_to_image(contour, matrix))
-        return np.stack(out)
+        return [np.stack(out[k:k + 2]) for k in range(0, len(out), 2)]
+
+    def eyes(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+        """Eye contours (2 x 71 x 3, source px) of one face's mesh."""
+        return self.eyes_many([(rgb, mesh)])[0]
+
+    def locate_many(self, items: list[tuple[np.ndarray, Detection]]) -> list[LandmarkResult]:
+        """``locate`` for many (image, detection) pairs, batched per step."""
+        meshes = [mesh for mesh, _ in self.mesh_many(items)]
+        ok = [k for k, mesh in enumerate(meshes) if mesh is not None]
+        eyes = dict(zip(ok, self.eyes_many([(items[k][0], meshes[k]) for k in ok]))) if self._iris is not None else {}
+        return [LandmarkResult(mesh_to_68(mesh), ok=True, mesh=mesh, eyes=eyes.get(k)) if mesh is not None
+                else LandmarkResult(self._fallback(det), ok=False) for k, ((_, det), mesh) in enumerate(zip(items, meshes))]
 
     def locate(self, rgb: np.ndarray, detection: Detection) -> LandmarkResult:
         """68 points from the mesh, the mesh and eye contours; keypoint-posed mean face when the mesh fails."""
-        mesh, _ = self.mesh(rgb, detection)
-        if mesh is None:
-            return LandmarkResult(self._fallback(detection), ok=False)
-        eyes = self.eyes(rgb, mesh) if self._iris is not None else None
-        return LandmarkResult(mesh_to_68(mesh), ok=True, mesh=mesh, eyes=eyes)
+        return self.locate_many([(rgb, detection)])[0]
 
     def landmarks(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
         """68x2 landmarks in source pixels (from the mesh, or the keypoint fallback)."""
@@ -314,11 +436,14 @@ def check(**_: Any) -> None:
     dlib_backend.check()
 
 
-def create(min_score: float = 0.5, min_tile: int = 384, iris: bool = True, **_: Any) -> StagedAnalyzer:
-    """The mediapipe backend: BlazeFace full-range + FaceMesh/iris + dlib's 128-d embedding."""
+def create(min_score: float = 0.5, min_tile: int = 384, iris: bool = True, engine: str = "auto",
+           **_: Any) -> StagedAnalyzer:
+    """The mediapipe backend: BlazeFace full-range + FaceMesh/iris + dlib's 128-d embedding; ``engine`` runs the
+    face models (``auto``: torch on a GPU when there is one, else OpenCV DNN; ``opencv``; ``torch``)."""
     from curate.analysis.backends.dlib_backend import DlibEmbedder
 
     check()
     return StagedAnalyzer(
-        "mediapipe", BlazeFaceDetector(min_score, min_tile), FaceMeshLandmarker(iris=iris), DlibEmbedder()
+        "mediapipe", BlazeFaceDetector(min_score, min_tile, engine), FaceMeshLandmarker(iris=iris, engine=engine),
+        DlibEmbedder()
     )

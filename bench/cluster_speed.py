@@ -157,11 +157,11 @@ def main() -> None:
     for k in stages:
         lines.append(f"  {k:10s} {costs[k] * 1000:7.1f} ms  ({costs[k] / total:5.1%})")
     lines.append(f"  {'total':10s} {total * 1000:7.1f} ms")
-    # a GPU worker: the embedding network runs on the device (curate.analysis.backends.dlib_resnet picks CUDA);
-    # detection and landmarks stay in OpenCV's DNN on the CPU (PyPI's OpenCV has no CUDA), decoding and the
-    # database are unchanged. Assumed, not measured here (no GPU lent): embedding cost -> ~5% of its CPU cost.
+    # a GPU worker: the face models (BlazeFace, FaceMesh, iris: engine auto -> torch on CUDA, 8 frames a batch)
+    # and the embedding network (dlib_resnet picks CUDA) run on the device; decoding, cropping and the database
+    # are unchanged. Assumed, not measured here (no GPU lent): those stages -> ~5% of their CPU cost.
     per_frame = max(total, one_s / n)  # the 1-worker run end to end (start-up, scheduling, client included)
-    gpu = per_frame - 0.95 * costs["embedding"]
+    gpu = per_frame - 0.95 * (costs["detect"] + costs["landmarks"] + costs["embedding"])
     eff = min(1.0, speedup / 2)
     total = per_frame
     lines += ["", f"estimate for a 2-hour film ({FILM_FRAMES} frames at 24 fps, every frame; --every N divides it): "
@@ -176,8 +176,8 @@ def main() -> None:
         scale = workers * (eff if workers > 1 else 1.0)
         lines.append(f"{workers:8d} {hm(FILM_FRAMES * total / scale):>12s} {hm(FILM_FRAMES * gpu / scale):>12s}")
     faces_s = 32 * costs["faces_per_frame"] * eff / total
-    lines += ["(GPU column: the embedding moved to the device, assumed ~20x faster there — not measured on this "
-              "machine; a worker with several threads or processes per machine multiplies the CPU figures' rate.",
+    lines += ["(GPU column: detection, landmarks and embedding moved to the device, assumed ~20x faster there — "
+              "not measured on this machine; a worker with several threads or processes per machine multiplies the CPU figures' rate.",
               f" The shared MongoDB takes every face: at 32 workers that is ~{faces_s:.0f} face inserts/s, which one "
               "mongod absorbs; past that the database is the limit, not the workers.)"]
     emit(lines, args.out)

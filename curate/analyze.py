@@ -203,10 +203,24 @@ def init_worker(settings: AnalysisSettings) -> None:
     _WORKER = FrameAnalyzer(settings)
 
 
-def run_in_worker(source: str, frame: int, rgb: np.ndarray) -> FrameResult:
-    """Process-pool task: analyse one frame with this worker's models."""
+def run_many_in_worker(source: str, frames: list[tuple[int, np.ndarray]]) -> list[FrameResult]:
+    """Process-pool task: analyse a group of one source's frames with this worker's models (one batch a stage)."""
     assert _WORKER is not None, "init_worker was not called"
-    return _WORKER(source, frame, rgb)
+    return _WORKER.many(source, frames)
+
+
+GPU_FRAME_GROUP = 8
+
+
+def frame_group(settings: AnalysisSettings) -> int:
+    """Frames a local extract sends to an analysis process at once: GPU_FRAME_GROUP where the models run on a
+    GPU (torch sees CUDA and the engine is not forced to OpenCV), else 1 (on the CPU a group gains ~10% and
+    holds more frames in memory)."""
+    import torch
+
+    if dict(settings.backend_options).get("engine") == "opencv" or not torch.cuda.is_available():
+        return 1
+    return GPU_FRAME_GROUP
 
 
 def describe_known_face(

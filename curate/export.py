@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from curate.analysis.align import between_affine, transform_points
 from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
-from curate.media import encode_image
+from curate.media import SourceFrames, encode_image
 from curate.subsets import check_subset
 
 FORMATS = ("folder", "faceswap", "dfl")
@@ -247,7 +247,7 @@ def export_faces(
     bar = tqdm(total=len(faces), desc=f"export {subset}", unit="face", disable=not progress, leave=False, dynamic_ncols=True)
     try:
         if client is None:
-            frames = _Frames() if fmt in ("faceswap", "dfl") else None
+            frames = SourceFrames() if fmt in ("faceswap", "dfl") else None
             step = max(len(order) // 100, 1)
             for done, v in enumerate(faces):
                 rows.append(_write_face(out, fmt, v, size, fsa_frames, frames, face_type))
@@ -319,7 +319,7 @@ def render_parts(out: Path, fmt: str, faces: list[dict[str, Any]], size: int | N
 def render_part(part: RenderPart) -> tuple[list[dict[str, Any]], dict[str, list], list[str]]:
     """Write a part's faces (cluster task): their manifest rows, faceswap frames, and unreadable sources."""
     fsa: dict[str, list] = {}
-    frames = _Frames(seek=True) if part.fmt in ("faceswap", "dfl") else None
+    frames = SourceFrames(seek=True) if part.fmt in ("faceswap", "dfl") else None
     rows = [_write_face(Path(part.out), part.fmt, v, part.size, fsa, frames, part.face_type) for v in part.faces]
     return rows, fsa, sorted(frames.unreadable) if frames else []
 
@@ -380,44 +380,7 @@ def prepare_folder(out: Path, overwrite: bool = False) -> None:
             p.unlink()
 
 
-class _Frames:
-    """Source frames asked for in (source, frame) order: images loaded, one video decoded forward at a time
-    (``seek``: from its first frame asked for, when the video is evenly timed)."""
-
-    def __init__(self, seek: bool = False) -> None:
-        self.path: Path | None = None
-        self.frames: Any = None
-        self.index, self.rgb = -1, None
-        self.warned = False
-        self.seek = seek
-        self.unreadable: set[str] = set()
-
-    def get(self, source: str, frame: int, is_video: bool) -> np.ndarray | None:
-        """The RGB frame, or None when the source is gone or too short."""
-        from curate.media import MediaError, iter_video, load_image
-
-        path = Path(source)
-        try:
-            if not path.is_file():
-                return None
-            if not is_video:  # a photo with several faces is asked for once per face
-                if self.path != path:
-                    self.path, self.frames, self.index, self.rgb = path, None, 0, load_image(path)
-                return self.rgb
-            if self.path != path or self.frames is None or frame < self.index:
-                from curate.media import evenly_timed
-
-                start = frame if self.seek and evenly_timed(path) else 0
-                self.path, self.frames, self.index = path, iter_video(path, 1, start, seek=start > 0), -1
-            while self.index < frame:
-                self.index, self.rgb = next(self.frames)
-            return self.rgb if self.index == frame else None
-        except (MediaError, OSError, StopIteration):
-            self.path = None
-            return None
-
-
-def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | None, frames: _Frames,
+def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | None, frames: SourceFrames,
                face_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The face faceswap or DeepFaceLab would cut (crop, its 68 landmarks, frame -> crop matrix), from the source
     frame; from faceset's own crop when the source is gone (black where that crop ends), with one warning."""
@@ -444,7 +407,7 @@ def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | N
 
 
 def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_frames: dict[str, list],
-                frames: _Frames | None = None, face_type: str = "full_face") -> dict[str, Any]:
+                frames: SourceFrames | None = None, face_type: str = "full_face") -> dict[str, Any]:
     """Write one face in the chosen format; returns its manifest row."""
     from curate.media import load_image
 
@@ -455,7 +418,7 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
     if face_mask is not None:
         face_mask = cv2.resize(face_mask, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     if fmt in ("faceswap", "dfl"):  # the tools' own geometry, cut from the source frame
-        crop, pts, matrix = _tool_crop(v, crop, fmt, size, frames or _Frames(), face_type)
+        crop, pts, matrix = _tool_crop(v, crop, fmt, size, frames or SourceFrames(), face_type)
         if face_mask is not None:  # faceset crop -> the tool's crop
             to_tool = between_affine(v["align_matrix"], matrix)
             face_mask = cv2.warpAffine(face_mask, to_tool, crop.shape[1::-1], flags=cv2.INTER_LINEAR)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from curate import store
@@ -19,8 +20,9 @@ from curate.analyze import (
     AnalysisSettings,
     FrameAnalyzer,
     FrameResult,
+    frame_group,
     init_worker,
-    run_in_worker,
+    run_many_in_worker,
     source_id,
 )
 from curate.analysis.backends import check_backend
@@ -116,8 +118,12 @@ def extract(
     on_error: Callable[[Path | str, str], None] = report_error,
     cluster: str | None = None,
     range_frames: int = 256,
+    frame_group_size: int | None = None,
 ) -> ExtractSummary:
     """Extract every face of the sources into the dataset's subset; re-running resumes.
+
+    Frames go to the analysis processes one at a time, or in groups of ``frame_group_size`` (default:
+    :func:`curate.analyze.frame_group` — 8 where the models run on a GPU, which takes a group in one batch).
 
     ``cluster``: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS): the work is spread over its
     workers, videos split into ranges of ``range_frames`` analysed frames; none: this machine's processes.
@@ -222,29 +228,39 @@ def extract(
             finish(item[1], item[2])
             return
         _, state, fut = item
-        res: FrameResult = fut.result()
-        bar.update(1)
-        state.frames += 1
-        summary.frames += 1
-        state.last_frame = res.frame
-        if res.error:
-            on_error(f"{state.src.path} frame {res.frame}", res.error)
-        state.faces += len(res.faces)
-        summary.faces_too_small += res.small
-        buffer.append((state, res))
-        if len(buffer) >= FLUSH_FRAMES:
-            flush()
+        for res in fut.result():
+            bar.update(1)
+            state.frames += 1
+            summary.frames += 1
+            state.last_frame = res.frame
+            if res.error:
+                on_error(f"{state.src.path} frame {res.frame}", res.error)
+            state.faces += len(res.faces)
+            summary.faces_too_small += res.small
+            buffer.append((state, res))
+            if len(buffer) >= FLUSH_FRAMES:
+                flush()
 
     def produce() -> Iterator[tuple]:
+        """("frames", state, [(index, rgb), ...]) groups of up to ``group`` frames of one source, then
+        ("end", state, error or None) per source."""
         for state, start, _ in plan:
+            frames: list[tuple[int, np.ndarray]] = []
             try:
                 if state.src.is_video:
                     for index, rgb in iter_video(state.src.path, every, start):
-                        yield ("frame", state, index, rgb)
+                        frames.append((index, rgb))
+                        if len(frames) >= group:
+                            yield ("frames", state, frames)
+                            frames = []
                 else:
-                    yield ("frame", state, 0, load_image(state.src.path))
+                    frames.append((0, load_image(state.src.path)))
+                if frames:
+                    yield ("frames", state, frames)
                 yield ("end", state, None)
             except MediaError as exc:
+                if frames:  # what was decoded before the error is analysed and kept
+                    yield ("frames", state, frames)
                 yield ("end", state, str(exc))
             except OSError as exc:
                 yield ("end", state, f"cannot read file ({exc})")
@@ -256,17 +272,18 @@ def extract(
     elif plan:
         local = FrameAnalyzer(settings)
     pending: deque = deque()
-    max_inflight = 3 * workers
+    group = frame_group(settings) if frame_group_size is None else frame_group_size
+    max_inflight = 3 * workers if group == 1 else workers + 1  # groups in flight (frames held: x group)
     try:
         for item in produce():
-            if item[0] == "frame":
-                _, state, index, rgb = item
+            if item[0] == "frames":
+                _, state, frames = item
                 src = str(state.src.path)
-                fut = pool.submit(run_in_worker, src, index, rgb) if pool else _done_future(local(src, index, rgb))
-                pending.append(("frame", state, fut))
+                fut = pool.submit(run_many_in_worker, src, frames) if pool else _done_future(local.many(src, frames))
+                pending.append(("frames", state, fut))
             else:
                 pending.append(item)
-            while sum(1 for p in pending if p[0] == "frame") >= max_inflight:
+            while sum(1 for p in pending if p[0] == "frames") >= max_inflight:
                 consume(pending.popleft())
         while pending:
             consume(pending.popleft())

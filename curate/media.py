@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -233,3 +234,44 @@ def fingerprint(path: Path) -> str:
     """What identifies a file's content cheaply: size and modification time (a replaced file differs)."""
     st = Path(path).stat()
     return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+class SourceFrames:
+    """Source frames asked for in (source, frame) order: images loaded, one video decoded forward at a time
+    (``seek``: to its first frame asked for, and across gaps of more than SEEK_FROM frames, when the video is
+    evenly timed)."""
+
+    def __init__(self, seek: bool = False) -> None:
+        self.path: Path | None = None
+        self.frames: Any = None
+        self.index, self.rgb = -1, None
+        self.warned = False
+        self.seek = seek
+        self.unreadable: set[str] = set()
+        self._timed: dict[Path, bool] = {}
+
+    def _seekable(self, path: Path) -> bool:
+        if path not in self._timed:
+            self._timed[path] = self.seek and evenly_timed(path)
+        return self._timed[path]
+
+    def get(self, source: str, frame: int, is_video: bool) -> np.ndarray | None:
+        """The RGB frame, or None when the source is gone or too short."""
+        path = Path(source)
+        try:
+            if not path.is_file():
+                return None
+            if not is_video:  # a photo with several faces is asked for once per face
+                if self.path != path:
+                    self.path, self.frames, self.index, self.rgb = path, None, 0, load_image(path)
+                return self.rgb
+            jump = self.path == path and frame - self.index > SEEK_FROM and self._seekable(path)
+            if self.path != path or self.frames is None or frame < self.index or jump:
+                start = frame if self._seekable(path) else 0
+                self.path, self.frames, self.index = path, iter_video(path, 1, start, seek=start > 0), -1
+            while self.index < frame:
+                self.index, self.rgb = next(self.frames)
+            return self.rgb if self.index == frame else None
+        except (MediaError, OSError, StopIteration):
+            self.path = None
+            return None

@@ -60,6 +60,23 @@ def test_extract_photos_and_video(samples, dataset_name):
     assert rerun.faces == 0 and rerun.files_resumed == 1
 
 
+def test_frames_sent_in_groups_give_the_same_faces_and_resume(samples, dataset_name):
+    """A GPU's local extract sends frames to the workers in groups (one batch per model stage): the same faces
+    and markers as frame by frame (here forced on the CPU, groups of 4 with an odd tail)."""
+    clip = samples / "short_hamilton_clip.mp4"
+    extract([clip], dataset_name, "A", every=9, workers=2, progress=False)
+    grouped = dataset_name + "-g"
+    summary = extract([clip], grouped, "A", every=9, workers=2, progress=False, frame_group_size=4)
+    a, b = _load_fresh(dataset_name), _load_fresh(grouped)
+    assert summary.frames == 31 and len(b) == len(a) > 20
+    boxes = lambda ds: dict(zip(ds.values("face_key"), ds.values("bbox")))  # noqa: E731
+    ba, bb = boxes(a), boxes(b)
+    assert ba.keys() == bb.keys()
+    assert max(np.abs(np.subtract(ba[k], bb[k])).max() for k in ba) < 0.01
+    again = extract([clip], grouped, "A", every=9, workers=1, progress=False, frame_group_size=4)
+    assert again.faces == 0 and again.files_resumed == 1
+
+
 def _load_fresh(name: str) -> fo.Dataset:
     ds = fo.load_dataset(name)
     ds.reload()  # another process may have changed its schema since this process cached it

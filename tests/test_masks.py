@@ -284,3 +284,24 @@ def test_hull_targets_leave_out_what_is_not_the_faces_skin():
     flagged = unexplained_pixels(occluded, pts, hull)
     assert bar.sum() > 100 and flagged[bar].mean() > 0.8
     assert flagged[(hull > 0) & ~bar].mean() < 0.05
+
+
+def test_hands_for_mask_training_are_found_in_the_source_frames(faces_dataset):
+    """The palm detector needs the whole hand: searched in each face's source frame (mapped into its crop by the
+    face's alignment), hands are found beside far more faces than on the crops alone; a missing source falls
+    back to the crop."""
+    from curate.media import load_image
+    from train.masks import _samples, hands_in_crops
+
+    _, view = _samples(faces_dataset, "A")
+    fields = ["id", "filepath", "source", "frame", "source_type", "bbox", "align_matrix"]
+    rows = [dict(zip(fields, v)) for v in zip(*view.values(fields))]
+    crops = np.stack([load_image(Path(r["filepath"])) for r in rows])
+    everyone = list(range(len(rows)))
+    found = hands_in_crops(rows, crops, everyone)
+    on_crops = hands_in_crops([{**r, "source": "/gone/clip.mp4"} for r in rows], crops, everyone)
+    assert len(found) >= max(12, 3 * len(on_crops))
+    frames = {rows[k]["frame"] for k in found}
+    assert {140, 170, 180} <= frames  # the microphone hand under his chin
+    for k, mask in found.items():
+        assert mask.shape == crops[k].shape[:2] and mask.dtype == np.uint8

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from badinput import make_bad_inputs
 
-from curate.media import MediaError, iter_video, list_sources, load_image, probe_video
+from curate.media import MediaError, SourceFrames, iter_video, list_sources, load_image, probe_video
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,16 @@ def test_list_sources_walks_folders_and_reports_missing(bad, samples, tmp_path):
     assert {"empty.jpg", "broken.mp4", "visage-é_顔 😀.jpg", "short_hamilton_clip.mp4"} <= names
     assert [s.is_video for s in found if s.path.name == "broken.mp4"] == [True]
     assert missing == [(tmp_path / "nope", "no such file or folder")]
+
+
+def test_source_frames_seek_across_gaps_and_give_the_decoded_frames(samples):
+    """Frames asked for in order, far apart: a seeking reader jumps (evenly timed video) and still returns
+    exactly the frames a full decode gives; a gone source gives None."""
+    clip = samples / "short_hamilton_clip.mp4"
+    wanted = [3, 4, 270]
+    full = {i: rgb for i, rgb in iter_video(clip) if i in wanted}
+    for seek in (False, True):
+        frames = SourceFrames(seek=seek)
+        for i in wanted:
+            assert np.array_equal(frames.get(str(clip), i, True), full[i]), (seek, i)
+    assert frames.get(str(samples / "missing.mp4"), 0, True) is None

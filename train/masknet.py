@@ -62,10 +62,12 @@ class MaskNet(nn.Module):
 
 @dataclass
 class OccluderBank:
-    """What gets pasted over faces: texture patches (from non-face parts of the set's crops) and hand cut-outs."""
+    """What gets pasted over faces: texture patches (from non-face parts of the set's crops), hand cut-outs, and
+    the real occluders of faces with real labels (what a user marked as not face inside the hull)."""
 
     textures: list[np.ndarray] = field(default_factory=list)
     hands: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (rgb, mask) pairs
+    cutouts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (rgb, mask) pairs
 
     @staticmethod
     def from_crops(crops: np.ndarray, face_masks: np.ndarray, rng: np.random.Generator, count: int = 300) -> OccluderBank:
@@ -127,16 +129,27 @@ def _fill(shape_mask: np.ndarray, size: int, rng: np.random.Generator, bank: Occ
     return np.clip(colour * (ramp if rng.random() < 0.5 else ramp.transpose(1, 0, 2)), 0, 1)
 
 
+def _warped(rgb: np.ndarray, mask: np.ndarray, size: int, angle: float, scale: float,
+            shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A cut-out (uint8 crop + mask) resized to ``size``, turned, scaled and shifted: float RGB and alpha."""
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    m[:, 2] += shift
+    rgb = cv2.warpAffine(cv2.resize(rgb, (size, size)), m, (size, size)).astype(np.float32) / 255.0
+    return rgb, cv2.warpAffine(cv2.resize(mask, (size, size)), m, (size, size)).astype(np.float32) / 255.0
+
+
 def occlude(image: np.ndarray, target: np.ndarray, rng: np.random.Generator, bank: OccluderBank) -> tuple[np.ndarray, np.ndarray]:
     """Paste one synthetic occluder over a float RGB face; the target loses the occluded pixels."""
     size = image.shape[0]
-    if bank.hands and rng.random() < 0.35:
+    pick = rng.random()
+    if bank.cutouts and pick < 0.3:  # a real occluder, near where it was (aligned crops: the same place)
+        rgb, mask = bank.cutouts[int(rng.integers(len(bank.cutouts)))]
+        rgb, alpha = _warped(rgb, mask, size, float(rng.uniform(-15, 15)), rng.uniform(0.9, 1.1),
+                             rng.uniform(-0.1, 0.1, 2) * size)
+    elif bank.hands and pick < (0.55 if bank.cutouts else 0.35):
         rgb, mask = bank.hands[int(rng.integers(len(bank.hands)))]
-        scale = rng.uniform(0.6, 1.2)
-        m = cv2.getRotationMatrix2D((size / 2, size / 2), float(rng.uniform(-40, 40)), scale)
-        m[:, 2] += rng.uniform(-0.25, 0.25, 2) * size + np.array([0, 0.15 * size])
-        rgb = cv2.warpAffine(cv2.resize(rgb, (size, size)), m, (size, size)).astype(np.float32) / 255.0
-        alpha = cv2.warpAffine(cv2.resize(mask, (size, size)), m, (size, size)).astype(np.float32) / 255.0
+        rgb, alpha = _warped(rgb, mask, size, float(rng.uniform(-40, 40)), rng.uniform(0.6, 1.2),
+                             rng.uniform(-0.25, 0.25, 2) * size + np.array([0, 0.15 * size]))
     else:
         alpha = random_shape(size, rng).astype(np.float32) / 255.0
         rgb = _fill(alpha, size, rng, bank)

@@ -65,7 +65,7 @@ def _fields(ds: Any) -> list[str]:
 
 
 
-SKIN_DISTANCE = 4.0  # robust z-distance (Lab) beyond which a hull pixel is not the face's own skin
+SKIN_DISTANCE = 2.5  # robust z-distance (Lab) beyond which a hull pixel is not the face's own skin
 
 
 def feature_regions(landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -154,6 +154,10 @@ def training_set(name: str, subset: str | None = None, hands: int = 300, seed: i
     targets_arr, real_arr = np.stack(targets), np.asarray(real)
     grown = np.stack([cv2.dilate(h, np.ones((9, 9), np.uint8)) for h in hulls_arr])  # textures from off the face
     bank = OccluderBank.from_crops(crops_arr, grown, np.random.default_rng(seed))
+    for i in np.flatnonzero(real_arr):  # what a real label calls not face inside the hull: a real occluder
+        occ = ((hulls_arr[i] > 0) & (targets_arr[i] < 0.5)).astype(np.uint8) * 255
+        if (occ > 0).sum() > 30:
+            bank.cutouts.append((crops_arr[i].copy(), cv2.dilate(occ, np.ones((5, 5), np.uint8))))
     picks = [int(i) for i in np.random.default_rng(seed).permutation(len(rows))[:hands]]
     for i, mask in hands_in_crops(rows, crops_arr, picks).items():
         bank.hands.append((crops_arr[i].copy(), mask))

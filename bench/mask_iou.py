@@ -12,7 +12,8 @@ Methods, each on the same crops:
 - hull: the 68-point landmark hull (what conversion uses by default);
 - hull - hands: minus the hands MediaPipe's palm + hand models find in the source frame (`--mask hull,hands`);
 - learned: `faceset mask train` on the clip's faces (extracted into a private database, every 3rd frame),
-  applied to the crops (`--mask learned`); learned - hands: both;
+  applied to the crops (`--mask learned`); learned - hands: both; hull & learned: the two intersected
+  (`--mask hull,learned`), and minus hands (`--mask hull,learned,hands`);
 - learned, tune fixed: the same after a user fixed the tune faces' masks (`faceset mask fix`): their labels
   become real training labels; the test faces stay held back.
 Prints mean IoU per split and the ratio to the hull's; writes bench/out/mask_iou.txt and mask_iou.png.
@@ -149,14 +150,18 @@ def main() -> None:
     learned, summary, seconds = learned_masks(faces, args.iters, args.size)
     cut = lambda masks: [np.where(h > 0, 0, m).astype(np.uint8) for m, h in zip(masks, hands)]  # noqa: E731
     methods = {"hull": [f["hull"] for f in faces], "hull - hands": cut([f["hull"] for f in faces])}
+    hulls = [f["hull"] for f in faces]
     for variant, masks in learned.items():
+        both = [np.where(h > 0, m, 0).astype(np.uint8) for m, h in zip(masks, hulls)]  # --mask hull,learned
         methods[variant] = masks
         methods[variant + " - hands"] = cut(masks)
+        methods["hull & " + variant] = both
+        methods["hull & " + variant + " - hands"] = cut(both)
     n_tune, n_test = (sum(f["split"] == s for f in faces) for s in ("tune", "test"))
     lines = [f"{len(faces)} hand-labelled crops of the sample clip (microphone / hands over the face); "
              f"mask network: {summary['faces']} faces, {args.iters} steps at {args.size} px, {seconds:.0f} s a run on "
              f"{os.cpu_count()} cores", "",
-             f"{'method':<30} {f'IoU tune ({n_tune})':>14} {f'IoU test ({n_test})':>14} {'test / hull':>12} "
+             f"{'method':<40} {f'IoU tune ({n_tune})':>14} {f'IoU test ({n_test})':>14} {'test / hull':>12} "
              f"{'occluder kept out (test)':>26}"]
     base = None
     for name, masks in methods.items():
@@ -165,9 +170,10 @@ def main() -> None:
                     if f["split"] == "test" and ((f["occ"] > 0) & (f["hull"] > 0)).any()]
         test = float(np.mean(scores["test"]))
         base = base or test
-        lines.append(f"{name:<30} {np.mean(scores['tune']):>14.3f} {test:>14.3f} {test / base:>11.2f}x "
+        lines.append(f"{name:<40} {np.mean(scores['tune']):>14.3f} {test:>14.3f} {test / base:>11.2f}x "
                      f"{np.mean(kept_out):>25.0%}")
     lines += ["", "occluder kept out: share of the labelled occluder pixels inside the hull that the mask leaves out",
+              "hull & X: the hull intersected with X (convert --mask hull,learned[,hands])",
               "'tune fixed': the tune faces' labels given to training as masks a user fixed (their IoU is then "
               "not a held-back score)"]
     text = "\n".join(lines)
@@ -175,12 +181,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mask_iou.txt").write_text(text + "\n")
     tiles = []
-    for f, h, l, t in zip(faces, methods["hull - hands"], methods["learned - hands"],
-                          methods["learned, tune fixed - hands"]):
+    for f, h, l, t in zip(faces, methods["hull - hands"], methods["hull & learned - hands"],
+                          methods["hull & learned, tune fixed - hands"]):
         row = [f["rgb"], f["label"], f["hull"], h, l, t]
         row = [cv2.cvtColor(x, cv2.COLOR_GRAY2RGB) if x.ndim == 2 else x for x in row]
         tiles.append(cv2.resize(np.hstack(row), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
-    sheet = np.vstack(tiles[-8:])  # held-back: crop | label | hull | hull-hands | learned-hands | tune fixed-hands
+    sheet = np.vstack(tiles[-8:])  # held-back: crop | label | hull | hull-hands | hull&learned-hands | same, tune fixed
     cv2.imwrite(str(args.out / "mask_iou.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 

@@ -105,7 +105,8 @@ def test_mask_apply_stores_segmentations_and_fixes_become_labels(faces_dataset, 
         k = data["ids"].index(sid)
         assert data["real"][k] and data["targets"][k][painted.shape[0] // 2 + 4:].max() == 0
         # what the fix calls not face inside the hull becomes a real occluder to paste over other faces
-        assert len(data["bank"].cutouts) == 1 and data["bank"].cutouts[0][1][-painted.shape[0] // 4:].max() == 255
+        mine = [m for crop, m in data["bank"].cutouts if np.array_equal(crop, data["crops"][k])]
+        assert len(mine) == 1 and mine[0][-painted.shape[0] // 4:].max() == 255
         assert ds[sid][FIXED_FIELD].mask_path
     finally:
         for name in (dataset_name, f"{dataset_name}-trash"):

@@ -114,10 +114,12 @@ class HandFinder:
 
 
 def hand_mask(shape: tuple[int, int], hands: list[Hand], matrix: np.ndarray | None = None,
-              width: float = 0.22) -> np.ndarray:
+              width: float = 0.5) -> np.ndarray:
     """uint8 (H, W) mask (255 = hand) of hands' palms and fingers; ``matrix`` maps image points into it first.
 
-    Finger thickness is ``width`` times the wrist-to-middle-knuckle length of each hand.
+    Finger thickness is ``width`` times the wrist-to-middle-knuckle length of each hand: 0.5, about twice a real
+    finger, covers what the hand holds near its fingers (a microphone, a cup) and leaves a seam margin; chosen on
+    the occlusion bench's tune faces (hull minus hands IoU 0.943 at 0.22, 0.945 at 0.4-0.5, 0.934 at 0.85).
     """
     mask = np.zeros(shape[:2], np.uint8)
     for hand in hands:

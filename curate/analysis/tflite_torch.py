@@ -92,7 +92,6 @@ class TFLiteModule(torch.nn.Module):
         self.outputs = [graph.Outputs(i) for i in range(graph.OutputsLength())]
         self.output_names = [graph.Tensors(t).Name().decode() for t in self.outputs]
         self._steps: list[tuple[Callable[..., torch.Tensor], list[int], int]] = []
-        self._expect: dict[int, tuple[int, ...]] = {}
         self._weights = torch.nn.ParameterList()
         for i in range(graph.OperatorsLength()):
             self._compile(graph.Operators(i))
@@ -228,7 +227,6 @@ class TFLiteModule(torch.nn.Module):
             self._add(fn, ins, out)
 
     def _add(self, fn: Callable[..., torch.Tensor], ins: list[int], out: int) -> None:
-        self._expect[out] = self._shape(out)
         for t in ins:
             if t in self._const and t not in self.inputs:
                 raise UnsupportedModelError(f"{self.path}: constant operand where an activation was expected")

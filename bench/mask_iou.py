@@ -78,22 +78,21 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def hands_in_crops(faces: list[dict]) -> list[np.ndarray]:
-    """Hands found in each face's source frame, as a mask in its crop (what convert --mask hands does)."""
-    from curate.analysis.hands import HandFinder, hand_mask, hands_near
-    from curate.media import iter_video
+    """Hands found in each face's source frame, as a mask in its crop (what training and convert --mask hands
+    do: train.masks.hands_in_crops, with each face's box from its landmarks)."""
+    from train.masks import hands_in_crops as find
 
-    finder = HandFinder()
-    wanted = {f["frame"] for f in faces}
-    frames = {i: rgb for i, rgb in iter_video(ROOT / "datasets" / faces[0]["source"]) if i in wanted}
-    out = []
+    rows = []
     for f in faces:
         matrix = np.asarray(f["align_matrix"])
         inv = cv2.invertAffineTransform(matrix)
         pts = np.asarray(f["landmarks"]) @ inv[:, :2].T + inv[:, 2]
         lo, hi = pts.min(0), pts.max(0)
-        near = hands_near(finder.find(frames[f["frame"]]), (lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
-        out.append(hand_mask(f["rgb"].shape, near, matrix))
-    return out
+        rows.append({"source": str(ROOT / "datasets" / f["source"]), "frame": f["frame"], "source_type": "video",
+                     "bbox": (lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]), "align_matrix": matrix})
+    crops = np.stack([f["rgb"] for f in faces])
+    found = find(rows, crops, list(range(len(faces))))
+    return [found.get(k, np.zeros(crops.shape[1:3], np.uint8)) for k in range(len(faces))]
 
 
 def learned_masks(faces: list[dict], iters: int, size: int) -> tuple[dict[str, list[np.ndarray]], dict, float]:

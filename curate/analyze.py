@@ -137,8 +137,8 @@ class FrameAnalyzer:
             return FrameResult(source, frame, [], error=f"analysis failed: {type(exc).__name__}: {exc}")
 
     def many(self, source: str, frames: list[tuple[int, np.ndarray]]) -> list[FrameResult]:
-        """Analyse several frames of a source, their faces' embeddings in one batch where the backend can (a
-        GPU's way); the same records as one call per frame. A failing batch is redone frame by frame."""
+        """Analyse several frames of a source, each model stage over all of them in one batch where the backend
+        can (a GPU's way); the same records as one call per frame. A failing batch is redone frame by frame."""
         analyze_many = getattr(self.analyzer, "analyze_many", None)
         if analyze_many is None or len(frames) < 2:
             return [self(source, index, rgb) for index, rgb in frames]

@@ -106,6 +106,8 @@ def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[in
     from curate.analysis.hands import HandFinder, hand_mask, hands_near
     from curate.media import SourceFrames
 
+    if not picks:  # (no models loaded for nothing)
+        return {}
     finder, frames, out = HandFinder(), SourceFrames(seek=True), {}
     for i in sorted(picks, key=lambda k: (str(rows[k].get("source")), rows[k].get("frame") or 0)):
         row, shape = rows[i], crops[i].shape

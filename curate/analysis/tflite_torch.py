@@ -5,7 +5,7 @@ module reads the model file (FlatBuffers, through the ``tflite`` schema package 
 torch module that executes its operators in order with the file's own weights, so the detector, FaceMesh, iris
 and hand models run on whatever device torch has, with any batch size. Only the operators those models use are
 implemented (an unknown one is an error naming it); TensorFlow's padding, pooling and resize rules are followed
-so outputs equal OpenCV's (tests compare every shipped model).
+so outputs equal TFLite's own interpreter (tests compare every shipped model with its stored outputs).
 
 Activations are kept NCHW for 4-D tensors (what torch's convolutions want); operators defined on TFLite's NHWC
 axes (pad, concatenation, reshape, mean, fully connected) translate their axes.
@@ -49,6 +49,14 @@ def _same_pad(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[i
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
+
+
+def _pad_same(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1),
+              value: float = 0.0) -> torch.Tensor:
+    """An NCHW tensor padded as TensorFlow's SAME padding wants it for this window."""
+    ph = _same_pad(x.shape[2], kernel[0], stride[0], dilation[0])
+    pw = _same_pad(x.shape[3], kernel[1], stride[1], dilation[1])
+    return F.pad(x, (*pw, *ph), value=value)
 
 
 def _nhwc_axis(axis: int, rank: int) -> int:
@@ -135,8 +143,7 @@ class TFLiteModule(torch.nn.Module):
 
             def conv(x: torch.Tensor) -> torch.Tensor:
                 if same:
-                    ph, pw = _same_pad(x.shape[2], kh, stride[0], dil[0]), _same_pad(x.shape[3], kw, stride[1], dil[1])
-                    x = F.pad(x, (*pw, *ph))
+                    x = _pad_same(x, (kh, kw), stride, dil)
                 b = self._w(bias) if bias is not None else None
                 return act(F.conv2d(x, self._w(weight), b, stride, 0, dil, groups))
             self._add(conv, ins[:1], out)
@@ -147,8 +154,7 @@ class TFLiteModule(torch.nn.Module):
 
             def pool(x: torch.Tensor) -> torch.Tensor:
                 if same:
-                    ph, pw = _same_pad(x.shape[2], k[0], s[0]), _same_pad(x.shape[3], k[1], s[1])
-                    x = F.pad(x, (*pw, *ph), value=float("-inf"))
+                    x = _pad_same(x, k, s, value=float("-inf"))
                 return act(F.max_pool2d(x, k, s))
             self._add(pool, ins[:1], out)
         elif name == "ADD":

@@ -125,7 +125,8 @@ def learned_masks(faces: list[dict], iters: int, size: int) -> tuple[dict[str, l
             path, summary = mask_train(name, MaskTrainSettings(size=size, iters=iters), out=tmp / "mask.safetensors")
             seconds = time.time() - started
             net, net_size = load_masknet(path)
-            probs = predict_masks(net, np.stack([f["rgb"] for f in faces]), net_size)
+            marks = np.stack([np.asarray(f["landmarks"]) for f in faces])
+            probs = predict_masks(net, np.stack([f["rgb"] for f in faces]), net_size, marks)
             out[variant] = [((p > 0.5) * 255).astype(np.uint8) for p in probs]
         return out, summary, seconds
     finally:

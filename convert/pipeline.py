@@ -119,8 +119,9 @@ class FrameConverter:
         self._hands = None  # MediaPipe's palm + hand models, loaded when --mask names hands
         self._masknet = None  # the face-set's mask network, loaded when --mask names learned
 
-    def learned_masks(self, crops: np.ndarray) -> list[np.ndarray | None]:
-        """The face-set mask network's masks of the aligned crops (None each without --mask learned)."""
+    def learned_masks(self, crops: np.ndarray, marks: list[np.ndarray]) -> list[np.ndarray | None]:
+        """The face-set mask network's masks of the aligned crops (None each without --mask learned); ``marks``:
+        each crop's 68 landmarks in crop px (a network trained on crops of another coverage gets them re-aligned)."""
         if "learned" not in parse_mask(self.settings.mask):
             return [None] * len(crops)
         from train.masknet import load_masknet, predict_masks
@@ -128,7 +129,7 @@ class FrameConverter:
         if self._masknet is None:
             self._masknet = load_masknet(Path(self.settings.mask_model), self.settings.device)
         net, size = self._masknet
-        return list(predict_masks(net, crops, size))
+        return list(predict_masks(net, crops, size, marks))
 
     def occluders(self, frame: np.ndarray, faces: list[TargetFace]) -> list[np.ndarray | None]:
         """Per face, the hands in front of it as a frame-sized uint8 mask (None without --mask hands or hands)."""
@@ -157,11 +158,11 @@ class FrameConverter:
         crops = np.stack(crops)
         rgb, model_masks = self.swapper(crops)
         occluded = self.occluders(original, chosen)
-        learned_masks = self.learned_masks(crops)
+        in_crops = [transform_points(f.landmarks, m) for f, m in zip(chosen, matrices)]
+        learned_masks = self.learned_masks(crops, in_crops)
         pasted = []
-        for face, matrix, crop, out, own, occ, learned in zip(chosen, matrices, crops, rgb, model_masks, occluded,
-                                                               learned_masks):
-            marks = transform_points(face.landmarks, matrix)
+        for face, matrix, crop, out, own, occ, learned, marks in zip(chosen, matrices, crops, rgb, model_masks,
+                                                                     occluded, learned_masks, in_crops):
             in_crop = None if occ is None else cv2.warpAffine(occ, matrix, (size, size), flags=cv2.INTER_LINEAR)
             mask = crop_mask(s.mask, marks, size, own, in_crop, learned)  # hands out of the colour statistics too
             out = color_transfer(s.color, out, crop.astype(np.float32) / 255.0, mask)

@@ -66,6 +66,52 @@ def test_masknet_saves_loads_and_refuses_other_files(tmp_path):
         load_masknet(tmp_path / "other.safetensors")
 
 
+def test_training_faces_keep_every_real_label_and_spread_the_rest():
+    from types import SimpleNamespace
+
+    from train.masks import pick_faces
+
+    rows = [{"source": "clip.mp4", "frame": f} for f in range(100)]
+    rows[7]["mask_fixed"] = SimpleNamespace(mask_path="x.png")
+    rows[90]["xseg_polygons"] = SimpleNamespace(polylines=[object()])
+    rows[50]["mask_names"], rows[50]["mask_dfl"] = {"mask_dfl": "xseg"}, object()
+    rows[60]["mask_names"], rows[60]["mask_ext"] = {"mask_ext": "extended"}, object()  # not occlusion-aware
+    picked = pick_faces(rows, 10)
+    assert len(picked) == 10 and {7, 50, 90} <= set(picked)
+    others = [i for i in picked if i not in (7, 50, 90)]
+    assert others[0] == 0 and others[-1] == 99 and max(np.diff(others)) <= 20  # the whole clip, not its start
+    assert pick_faces(rows, 1000) == list(range(100))
+
+
+def test_mask_train_and_apply_take_crops_of_mixed_sizes(faces_dataset, dataset_name, masknet):
+    """Imported sets mix crop sizes (faceswap 256, DeepFaceLab 512...): training resizes them to one side, apply
+    writes each face's mask at its own crop's size."""
+    import fiftyone as fo
+
+    from train.masks import LEARNED_FIELD, mask_apply, training_set
+
+    ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
+    try:
+        resized = []
+        for sample, side in zip(ds.limit(2), (160, 512)):
+            resized.append(sample.id)
+            crop = cv2.imread(sample.filepath)
+            path = Path(sample.filepath).with_name(f"resized-{side}.png")
+            cv2.imwrite(str(path), cv2.resize(crop, (side, side)))
+            sample.filepath = str(path)
+            sample.save()
+        data = training_set(dataset_name, hands=0)
+        assert set(resized) <= set(data["ids"])
+        assert data["crops"].shape[1:] == (256, 256, 3) and data["targets"].shape[1:] == (256, 256)
+        assert 0.5 < data["coverage"] < 1.0
+        assert mask_apply(dataset_name, masknet, progress=False) == len(ds)
+        ds.reload()
+        for sid, side in zip(resized, (160, 512)):
+            assert cv2.imread(ds[sid][LEARNED_FIELD].mask_path).shape[:2] == (side, side)
+    finally:
+        fo.delete_dataset(dataset_name)
+
+
 @pytest.fixture(scope="module")
 def masknet(faces_dataset, tmp_path_factory) -> Path:
     """A small mask network trained on the shared face-set (64 px, a few hundred steps)."""
@@ -77,6 +123,33 @@ def masknet(faces_dataset, tmp_path_factory) -> Path:
                                progress=False)
     assert summary["last_loss"] < 0.6 * summary["first_loss"]
     return path
+
+
+def test_crops_of_another_coverage_are_realigned_for_the_network(faces_dataset, masknet):
+    """A network knows how its training crops were framed; a crop framed wider (a DeepFaceLab whole-face set, a
+    model trained on another export) is re-aligned to that framing, and its mask lands on the same face."""
+    import fiftyone as fo
+
+    from curate.analysis.align import alignment_matrix, transform_points
+    from train.masknet import _recrop, load_masknet, predict_masks
+
+    net, size = load_masknet(masknet, "cpu")
+    assert net.coverage is not None and 0.3 < net.coverage < 1.0  # measured on the set's crops, kept in the file
+    sample = fo.load_dataset(faces_dataset).match(fo.ViewField("subset") == "B").first()
+    crop = cv2.cvtColor(cv2.imread(sample.filepath), cv2.COLOR_BGR2RGB)
+    side = crop.shape[0]
+    marks = np.asarray(sample.landmarks.keypoints[0].points) * side
+    assert _recrop(net, crop, marks) is None  # framed like the training crops: used as it is
+    own = predict_masks(net, crop[None], size, marks[None])[0]
+    assert np.array_equal(own, predict_masks(net, crop[None], size)[0])
+    wide = alignment_matrix(marks, side, 0.7 * net.coverage)  # the same face, zoomed out
+    wide_crop = cv2.warpAffine(crop, wide, (side, side), borderMode=cv2.BORDER_REFLECT)
+    wide_marks = transform_points(marks, wide)
+    assert _recrop(net, wide_crop, wide_marks) is not None
+    back = cv2.warpAffine(own, wide, (side, side))  # the crop's own mask, framed wide: what should come out
+    got = predict_masks(net, wide_crop[None], size, wide_marks[None])[0]
+    iou = ((got > 0.5) & (back > 0.5)).sum() / ((got > 0.5) | (back > 0.5)).sum()
+    assert iou > 0.95, iou  # (unaligned, the same network's mask of the wide crop: IoU 0.82)
 
 
 def test_mask_apply_stores_segmentations_and_fixes_become_labels(faces_dataset, dataset_name, masknet, tmp_path):

@@ -11,7 +11,7 @@ Pure torch/numpy: no FiftyOne here (``train.masks`` reads and writes the dataset
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +34,11 @@ class _Block(nn.Sequential):
 class MaskNet(nn.Module):
     """U-Net: RGB in [0, 1] (N, 3, S, S) -> mask logits (N, 1, S, S); S divisible by 16."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, coverage: float | None = None):
         super().__init__()
         chans = [width, width * 2, width * 4, width * 8]
         self.width = width
+        self.coverage = coverage  # of the crops it learned on (None: unknown); other crops are re-aligned to it
         self.down = nn.ModuleList([_Block(3, chans[0]), _Block(chans[0], chans[1]), _Block(chans[1], chans[2]),
                                    _Block(chans[2], chans[3])])
         self.mid = _Block(chans[3], chans[3])
@@ -253,18 +254,44 @@ def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, s
     return net, losses
 
 
+RECROP_TOLERANCE = 0.02  # relative coverage difference beyond which a crop is re-aligned for the network
+
+
+def _recrop(net: MaskNet, image: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray | None:
+    """The crop-to-crop matrix re-aligning ``image`` to the coverage the network learned on, or None when it is
+    already framed like its training crops (or nothing says otherwise)."""
+    if net.coverage is None or landmarks is None:
+        return None
+    from curate.analysis.align import alignment_matrix, estimate_coverage
+
+    side = image.shape[0]
+    if abs(estimate_coverage(landmarks, side) / net.coverage - 1) <= RECROP_TOLERANCE:
+        return None
+    return alignment_matrix(landmarks, side, net.coverage)
+
+
 @torch.no_grad()
-def predict_masks(net: MaskNet, images: np.ndarray, size: int, batch: int = 32) -> np.ndarray:
-    """float (N, H, W) masks in [0, 1] of uint8 RGB crops (N, H, W, 3), run at the net's ``size``."""
+def predict_masks(net: MaskNet, images: Sequence[np.ndarray], size: int, landmarks: Sequence[np.ndarray] | None = None,
+                  batch: int = 32) -> list[np.ndarray]:
+    """float (H, W) masks in [0, 1] of uint8 RGB crops (H, W, 3; sizes may differ), run at the net's ``size``. With
+    the crops' 68 ``landmarks`` (crop px), crops framed unlike the network's training crops (another coverage: a
+    DeepFaceLab set, a model trained on another export) are re-aligned to its framing and the mask mapped back."""
     device = next(net.parameters()).device
-    out = []
+    out: list[np.ndarray] = []
     for k in range(0, len(images), batch):
-        chunk = images[k:k + batch]
-        h, w = chunk.shape[1:3]
+        chunk = list(images[k:k + batch])
+        moves = [_recrop(net, im, None if landmarks is None else np.asarray(landmarks[k + j]))
+                 for j, im in enumerate(chunk)]
+        chunk = [im if m is None else cv2.warpAffine(im, m, im.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                                     borderMode=cv2.BORDER_REFLECT) for im, m in zip(chunk, moves)]
         x = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in chunk]).astype(np.float32) / 255
         prob = torch.sigmoid(net(torch.from_numpy(x).permute(0, 3, 1, 2).to(device)))[:, 0].cpu().numpy()
-        out += [cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in prob]
-    return np.clip(np.stack(out), 0, 1) if out else np.zeros((0, *images.shape[1:3]), np.float32)
+        for p, m, im in zip(prob, moves, chunk):
+            wh = im.shape[1::-1]
+            p = cv2.resize(p, wh, interpolation=cv2.INTER_LINEAR)
+            p = p if m is None else cv2.warpAffine(p, m, wh, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+            out.append(np.clip(p, 0, 1))
+    return out
 
 
 def save_masknet(path: Path, net: MaskNet, size: int, info: dict[str, Any] | None = None) -> Path:
@@ -274,6 +301,8 @@ def save_masknet(path: Path, net: MaskNet, size: int, info: dict[str, Any] | Non
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"kind": KIND, "width": str(net.width), "size": str(size), "info": json.dumps(info or {})}
+    if net.coverage is not None:
+        meta["coverage"] = str(net.coverage)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata=meta)
     tmp.replace(path)
@@ -290,7 +319,7 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
     meta = read_header(Path(path)).get("__metadata__") or {}
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{path} is not a faceset mask network (train one with `faceset mask train`)")
-    net = MaskNet(int(meta["width"]))
+    net = MaskNet(int(meta["width"]), float(meta["coverage"]) if meta.get("coverage") else None)
     try:
         net.load_state_dict(load_file(str(path)))
     except (RuntimeError, KeyError) as exc:

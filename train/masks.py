@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from curate.analysis.align import median_coverage
 from curate.masks import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
 from curate.media import load_image, write_image
 from train.data import hull_mask
@@ -98,6 +99,11 @@ def unexplained_pixels(crop: np.ndarray, landmarks: np.ndarray, hull: np.ndarray
     return far & skin
 
 
+def _points(row: dict[str, Any]) -> np.ndarray:
+    """A face's 68 landmarks in [0, 1] crop coordinates."""
+    return np.asarray(row["landmarks"].keypoints[0].points, dtype=np.float64)
+
+
 def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[int]) -> dict[int, np.ndarray]:
     """Hand masks (uint8, crop px) of the picked faces that have hands in front or beside them: found in each
     face's source frame near its box and mapped by its alignment (the palm detector wants the whole hand and
@@ -123,25 +129,53 @@ def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[in
     return out
 
 
-def training_set(name: str, subset: str | None = None, hands: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Crops, targets and which targets are real labels; hands found beside up to ``hands`` faces are cut out of
-    their hull targets and kept as occluders to paste elsewhere."""
+def has_real_label(sample: dict[str, Any]) -> bool:
+    """Whether a face has a real occlusion label (what ``real_label`` would read), without reading it."""
+    names = sample.get("mask_names") or {}
+    tools = [sample.get(f) for f, tool in names.items() if any(k in str(tool).lower() for k in OCCLUSION_AWARE)]
+    return any(x is not None for x in [sample.get(FIXED_FIELD), *tools]) or bool(
+        getattr(sample.get("xseg_polygons"), "polylines", None))
+
+
+def pick_faces(rows: list[dict[str, Any]], limit: int) -> list[int]:
+    """Up to ``limit`` faces to train on: every face with a real label first, then the others spread evenly over
+    their sources and frames (a long clip's faces, not its first minutes)."""
+    labelled = [i for i, r in enumerate(rows) if has_real_label(r)]
+    others = sorted((i for i, r in enumerate(rows) if not has_real_label(r)),
+                    key=lambda i: (str(rows[i].get("source")), rows[i].get("frame") or 0, i))
+    room = max(limit - len(labelled), 0)
+    if len(others) > room:
+        others = [others[int(k)] for k in np.linspace(0, len(others) - 1, room)] if room else []
+    return sorted(labelled[:limit] + others)
+
+
+def training_set(name: str, subset: str | None = None, hands: int = 300, seed: int = 0, side: int = 256,
+                 max_faces: int = 1500) -> dict[str, Any]:
+    """Crops (resized to ``side``), targets and which targets are real labels, of up to ``max_faces`` faces; hands
+    found beside up to ``hands`` faces are cut out of their hull targets and kept as occluders to paste elsewhere."""
     ds, view = _samples(name, subset)
     fields = _fields(ds) + [f for f in ("source", "frame", "source_type", "bbox", "align_matrix") if ds.has_sample_field(f)]
     rows = [dict(zip(fields, vals)) for vals in zip(*view.values(fields))]
+    # a face whose landmarks failed has a guessed hull: it only teaches with a real label
+    rows = [r for r in rows if r.get("landmarks_ok") is not False or has_real_label(r)]
     kept = []
-    for row in rows:  # a face whose landmarks failed has a guessed hull: it only teaches with a real label
+    for row in (rows[i] for i in pick_faces(rows, max_faces)):
         crop = load_image(Path(row["filepath"]))
-        label = real_label(row, crop.shape[0])
-        if row.get("landmarks_ok") is not False or label is not None:
+        if crop.shape[0] != side:  # imported sets mix crop sizes; the hand search maps into the resized crop
+            if row.get("align_matrix") is not None:
+                row["align_matrix"] = np.asarray(row["align_matrix"], dtype=np.float64) * (side / crop.shape[0])
+            crop = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_CUBIC)
+        label = real_label(row, side)
+        if label is not None or row.get("landmarks_ok") is not False:  # (a label file may be gone)
             kept.append((row, crop, label))
     rows = [row for row, _, _ in kept]
     if len(rows) < 2:
         raise ValueError(f"{name!r} has {len(rows)} faces: a mask network needs a face-set")
-    crops, targets, real, hulls = [], [], [], []
+    crops, targets, real, hulls, marks = [], [], [], [], []
     for row, crop, label in kept:
         size = crop.shape[0]
-        pts = np.asarray(row["landmarks"].keypoints[0].points, dtype=np.float64) * size
+        pts = _points(row) * size
+        marks.append(pts)
         hull = hull_mask(pts, size)
         crops.append(crop)
         hulls.append(hull)
@@ -165,8 +199,9 @@ def training_set(name: str, subset: str | None = None, hands: int = 300, seed: i
         bank.hands.append((crops_arr[i].copy(), mask))
         if not real_arr[i]:
             targets_arr[i] = targets_arr[i] * (mask == 0)
+    coverage = median_coverage(marks, [c.shape[0] for c in crops])
     return {"ids": [r["id"] for r in rows], "crops": crops_arr, "targets": targets_arr, "real": real_arr,
-            "bank": bank}
+            "bank": bank, "coverage": coverage}
 
 
 def default_model_path(name: str) -> Path:
@@ -177,19 +212,22 @@ def default_model_path(name: str) -> Path:
 
 
 def mask_train(name: str, settings: MaskTrainSettings, subset: str | None = None, out: Path | None = None,
-               progress: bool = True) -> tuple[Path, dict[str, Any]]:
-    """Train a dataset's mask network; returns its path and a summary (faces, real labels, hands, losses)."""
+               progress: bool = True, max_faces: int = 1500) -> tuple[Path, dict[str, Any]]:
+    """Train a dataset's mask network on up to ``max_faces`` of its faces (all real labels first); returns its
+    path and a summary (faces, real labels, hands, losses)."""
     from tqdm import tqdm
 
-    data = training_set(name, subset, seed=settings.seed)
+    data = training_set(name, subset, seed=settings.seed, max_faces=max_faces)
     with tqdm(total=settings.iters, desc="mask train", unit="it", disable=not progress, dynamic_ncols=True) as bar:
         def tick(it: int, loss: float) -> None:
             bar.update(1)
             if it % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.3f}")
         net, losses = train_masknet(data["crops"], data["targets"], data["bank"], settings, tick, data["real"])
+    net.coverage = data["coverage"]  # how its crops were framed: other crops are re-aligned to it
     summary = {"faces": len(data["ids"]), "real_labels": int(data["real"].sum()), "hand_cutouts": len(data["bank"].hands),
                "textures": len(data["bank"].textures), "iters": settings.iters, "size": settings.size,
+               "coverage": data["coverage"],
                "first_loss": float(np.mean(losses[:20])) if losses else None,
                "last_loss": float(np.mean(losses[-20:])) if losses else None}
     path = save_masknet(Path(out) if out else default_model_path(name), net, settings.size, summary)
@@ -198,7 +236,8 @@ def mask_train(name: str, settings: MaskTrainSettings, subset: str | None = None
 
 @dataclass(frozen=True)
 class MaskChunk:
-    """Faces one mask task predicts: their ids and crops, the network, where the PNGs go."""
+    """Faces one mask task predicts: their ids, crops and landmarks ([0, 1] crop coordinates), the network,
+    where the PNGs go."""
 
     dataset: str
     model: str
@@ -206,6 +245,7 @@ class MaskChunk:
     folder: str
     ids: tuple[str, ...]
     paths: tuple[str, ...]
+    points: tuple[Any, ...]
     database_uri: str | None = None
 
     @property
@@ -238,8 +278,9 @@ def predict_chunk(chunk: MaskChunk, batch: int = 64) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for k in range(0, len(chunk.ids), batch):
-        crops = np.stack([load_image(Path(p)) for p in chunk.paths[k:k + batch]])
-        for sid, prob in zip(chunk.ids[k:k + batch], predict_masks(net, crops, size)):
+        crops = [load_image(Path(p)) for p in chunk.paths[k:k + batch]]  # (sizes may differ: imported sets)
+        marks = [np.asarray(pts, dtype=np.float64) * crop.shape[0] for pts, crop in zip(chunk.points[k:k + batch], crops)]
+        for sid, prob in zip(chunk.ids[k:k + batch], predict_masks(net, crops, size, marks)):
             png = folder / f"{sid}.png"
             write_image(np.repeat(((prob > 0.5) * 255).astype(np.uint8)[..., None], 3, 2), png)
             out[sid] = str(png)
@@ -281,10 +322,11 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     model = (Path(model) if model else default_model_path(name)).absolute()
     _masknet(str(model), device)  # a missing or foreign file: one error before any work (here, the one load)
     folder = str(media_dir(ds) / "masks" / "learned")
-    ids, paths = view.values(["id", "filepath"])
+    ids, paths, landmarks = view.values(["id", "filepath", "landmarks"])
+    points = [_points({"landmarks": m}).tolist() for m in landmarks]
     address = cluster_address(cluster)
     chunks = [MaskChunk(name, str(model), device, folder, tuple(ids[k:k + chunk]), tuple(paths[k:k + chunk]),
-                        fo.config.database_uri) for k in range(0, len(ids), chunk)]
+                        tuple(points[k:k + chunk]), fo.config.database_uri) for k in range(0, len(ids), chunk)]
     bar = tqdm(total=len(ids), desc="mask apply", unit="face", disable=not progress, dynamic_ncols=True)
     try:
         if address is None:

@@ -34,12 +34,16 @@ from train.masknet import (
 OCCLUSION_AWARE = ("xseg", "fanseg", "bisenet", "vgg-obstructed", "unet-dfl")  # tool masks that see occluders
 
 
+def _label_candidates(sample: dict[str, Any]) -> list[Any]:
+    """A face's segmentations that can be real occlusion labels, best first: fixed, then occlusion-aware imports."""
+    names = sample.get("mask_names") or {}
+    tools = [sample.get(f) for f, tool in names.items() if any(k in str(tool).lower() for k in OCCLUSION_AWARE)]
+    return [x for x in [sample.get(FIXED_FIELD), *tools] if x is not None]
+
+
 def real_label(sample: dict[str, Any], size: int) -> np.ndarray | None:
     """The best real occlusion label of a face (uint8 at ``size``), or None."""
-    candidates = [sample.get(FIXED_FIELD)]
-    names = sample.get("mask_names") or {}
-    candidates += [sample.get(f) for f, tool in names.items() if any(k in str(tool).lower() for k in OCCLUSION_AWARE)]
-    for label in candidates:
+    for label in _label_candidates(sample):
         mask = segmentation_array(label)
         if mask is not None:
             return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
@@ -131,10 +135,7 @@ def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[in
 
 def has_real_label(sample: dict[str, Any]) -> bool:
     """Whether a face has a real occlusion label (what ``real_label`` would read), without reading it."""
-    names = sample.get("mask_names") or {}
-    tools = [sample.get(f) for f, tool in names.items() if any(k in str(tool).lower() for k in OCCLUSION_AWARE)]
-    return any(x is not None for x in [sample.get(FIXED_FIELD), *tools]) or bool(
-        getattr(sample.get("xseg_polygons"), "polylines", None))
+    return bool(_label_candidates(sample) or getattr(sample.get("xseg_polygons"), "polylines", None))
 
 
 def pick_faces(rows: list[dict[str, Any]], limit: int) -> list[int]:

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,10 +247,13 @@ def export_faces(
     bar = tqdm(total=len(faces), desc=f"export {subset}", unit="face", disable=not progress, leave=False, dynamic_ncols=True)
     try:
         if client is None:
-            frames = SourceFrames() if fmt in ("faceswap", "dfl") else None
+            frames, warned = (SourceFrames() if fmt in ("faceswap", "dfl") else None), set()
             step = max(len(order) // 100, 1)
             for done, v in enumerate(faces):
                 rows.append(_write_face(out, fmt, v, size, fsa_frames, frames, face_type))
+                if frames is not None and frames.unreadable - warned:
+                    bar.clear()
+                    warn_unreadable(frames.unreadable, warned)
                 bar.update(1)
                 if on_progress is not None and done % step == 0:
                     on_progress(done / len(order), f"exported {done} of {len(order)} faces")
@@ -340,15 +343,21 @@ def _render_on_cluster(client: Any, out: Path, fmt: str, faces: list[dict[str, A
     failed = run_tasks(client, parts, finished, fn=render_part)
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(parts)} export parts failed on the cluster: {failed[0]}")
-    rows, fsa = [], {}
+    rows, fsa, warned = [], {}, set()
     for k in range(len(parts)):
         part_rows, part_fsa, unreadable = done[k]
         rows += part_rows
         fsa.update(part_fsa)
-        for source in unreadable:
-            print(f"faceset: warning: {source} is not readable: the exported crops are cut from faceset's crops "
-                  "instead, with black where they end", file=sys.stderr)
+        warn_unreadable(unreadable, warned)
     return rows, fsa
+
+
+def warn_unreadable(sources: Iterable[str], warned: set[str]) -> None:
+    """One warning line for each source frame that could not be read and was not warned about yet."""
+    for source in sorted(set(sources) - warned):
+        print(f"faceset: warning: {source} is not readable: the exported crops are cut from faceset's crops "
+              "instead, with black where they end", file=sys.stderr)
+        warned.add(source)
 
 
 EXPORT_FILES = (MANIFEST, "manifest.csv", "distribution.png", "alignments.fsa")
@@ -383,7 +392,7 @@ def prepare_folder(out: Path, overwrite: bool = False) -> None:
 def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | None, frames: SourceFrames,
                face_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The face faceswap or DeepFaceLab would cut (crop, its 68 landmarks, frame -> crop matrix), from the source
-    frame; from faceset's own crop when the source is gone (black where that crop ends), with one warning."""
+    frame; from faceset's own crop when the source is gone (black where that crop ends; the export warns)."""
     from curate.interop import dfl_geometry, faceswap_geometry
 
     geometry = faceswap_geometry if fmt == "faceswap" else dfl_geometry
@@ -394,12 +403,7 @@ def _tool_crop(v: dict[str, Any], extracted: np.ndarray, fmt: str, size: int | N
     else:
         matrix = dfl_geometry.transform_mat(marks, side, face_type)
     frame = frames.get(str(v["source"]), int(v["frame"]), v.get("source_type") == "video")
-    if frame is None:
-        frames.unreadable.add(str(v["source"]))
-        if not frames.warned and not frames.seek:  # (a cluster part's warnings are printed by the client)
-            print(f"faceset: warning: {v['source']} is not readable: the exported crops are cut from faceset's "
-                  "crops instead, with black where they end", file=sys.stderr)
-            frames.warned = True
+    if frame is None:  # (frames.unreadable has the source: the export warns once per source)
         crop = geometry.cut_face(extracted, between_affine(v["align_matrix"], matrix), side)
     else:
         crop = geometry.cut_face(frame, matrix, side)

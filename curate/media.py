@@ -239,13 +239,12 @@ def fingerprint(path: Path) -> str:
 class SourceFrames:
     """Source frames asked for in (source, frame) order: images loaded, one video decoded forward at a time
     (``seek``: to its first frame asked for, and across gaps of more than SEEK_FROM frames, when the video is
-    evenly timed)."""
+    evenly timed). ``unreadable``: the sources a frame could not be read from (gone, broken, too short)."""
 
     def __init__(self, seek: bool = False) -> None:
         self.path: Path | None = None
         self.frames: Any = None
         self.index, self.rgb = -1, None
-        self.warned = False
         self.seek = seek
         self.unreadable: set[str] = set()
         self._timed: dict[Path, bool] = {}
@@ -260,6 +259,7 @@ class SourceFrames:
         path = Path(source)
         try:
             if not path.is_file():
+                self.unreadable.add(source)
                 return None
             if not is_video:  # a photo with several faces is asked for once per face
                 if self.path != path:

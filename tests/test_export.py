@@ -464,3 +464,44 @@ def test_render_parts_never_split_a_frame():
     parts = render_parts(Path("/out"), "faceswap", faces, None, "full_face", per_part=2)
     assert [[(v["source"], v["frame"]) for v in p.faces] for p in parts] == [
         [("a", 0)] * 3, [("a", 1), ("b", 0), ("b", 0)], [("b", 2)]]
+
+
+def test_sources_gone_get_one_warning_each_locally_and_on_a_cluster(samples, dataset_name, tmp_path, monkeypatch,
+                                                                    capsys):
+    """faceswap/DFL crops are cut from the source frames; a source that is gone gets one warning line naming it
+    (the crops then come from faceset's own), on the local path and on a cluster alike."""
+    import shutil
+
+    import fiftyone as fo
+    from distributed import LocalCluster
+
+    from curate import export
+    from curate.extract import extract
+
+    copies = []
+    for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
+        shutil.copy(samples / name, tmp_path / name)
+        copies.append(tmp_path / name)
+    extract(copies, dataset_name, "B", workers=1, progress=False)
+    try:
+        faces = len(fo.load_dataset(dataset_name))
+        for gone in copies[1:]:
+            gone.unlink()
+        capsys.readouterr()
+        monkeypatch.setattr(export, "RENDER_PART", 1)  # a part per frame: two_people.jpg's faces stay together
+        local = export.export_faces(dataset_name, "B", tmp_path / "local", fmt="faceswap", progress=False)
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+        try:
+            err_local = capsys.readouterr().err
+            remote = export.export_faces(dataset_name, "B", tmp_path / "cluster", fmt="faceswap", progress=False,
+                                         cluster=cluster.scheduler_address)
+        finally:
+            cluster.close()
+        err_remote = capsys.readouterr().err
+        assert local.count == remote.count == faces
+        for err in (err_local, err_remote):
+            lines = [x for x in err.splitlines() if "is not readable" in x]
+            assert sorted(lines) == sorted(f"faceset: warning: {p} is not readable: the exported crops are cut from "
+                                           "faceset's crops instead, with black where they end" for p in copies[1:])
+    finally:
+        fo.delete_dataset(dataset_name)

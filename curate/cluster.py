@@ -251,9 +251,10 @@ def connect(address: str) -> Any:
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def run_tasks(client: Any, tasks: list[Any], on_done: Callable[[Any, Any], None], fn: Callable[[Any], Any] = None) -> list[str]:
+def run_tasks(client: Any, tasks: list[Any], on_done: Callable[[Any, Any], None],
+              fn: Callable[[Any], Any] = None) -> list[tuple[str, str]]:
     """Submit ``fn(task)`` for every task (default: extraction's ``run_task``), call ``on_done(task, result)`` as
-    each finishes; returns one error line per task that failed on every try (the others go on)."""
+    each finishes; returns (where, reason) for each task that failed on every try (the others go on)."""
     from distributed import as_completed
 
     futures = {client.submit(fn or run_task, t, pure=False, retries=TASK_RETRIES): t for t in tasks}
@@ -266,7 +267,7 @@ def run_tasks(client: Any, tasks: list[Any], on_done: Callable[[Any, Any], None]
             except Exception as exc:  # a task that failed on every try: the rest go on
                 items = getattr(task, "items", None)
                 where = ", ".join(sorted({i.path for i in items})) if items else getattr(task, "label", "a task")
-                failed.append(f"{where}: task failed on the cluster ({type(exc).__name__}: {exc})")
+                failed.append((where, f"task failed on the cluster ({type(exc).__name__}: {exc})"))
     finally:
         client.cancel(list(futures))
     return failed

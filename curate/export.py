@@ -342,7 +342,7 @@ def _render_on_cluster(client: Any, out: Path, fmt: str, faces: list[dict[str, A
 
     failed = run_tasks(client, parts, finished, fn=render_part)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(parts)} export parts failed on the cluster: {failed[0]}")
+        raise RuntimeError(f"{len(failed)} of {len(parts)} export parts failed on the cluster: {': '.join(failed[0])}")
     rows, fsa, warned = [], {}, set()
     for k in range(len(parts)):
         part_rows, part_fsa, unreadable = done[k]

@@ -355,9 +355,9 @@ def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int
             if res.error and res.sid not in errors:
                 errors[res.sid] = res.error
 
-    for line in run_tasks(client, tasks, done):
-        tqdm.write(f"faceset: {line}", file=sys.stderr)
-        summary.skipped.append((line.split(": task failed")[0], "task failed on the cluster"))
+    for where, reason in run_tasks(client, tasks, done):
+        tqdm.write(f"faceset: {where}: {reason}", file=sys.stderr)
+        summary.skipped.append((where, "task failed on the cluster"))
     for sid, state in states.items():
         if sid in errors:
             summary.skipped.append((str(state.src.path), errors[sid]))

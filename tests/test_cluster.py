@@ -149,3 +149,28 @@ def test_frames_analysed_in_a_batch_give_the_same_faces(samples, tmp_path):
         for fa, fb in zip(a.faces, b.faces):
             assert fa["bbox"] == fb["bbox"] and fa["yaw"] == fb["yaw"]
             assert np.allclose(fa["embedding"], fb["embedding"], atol=1e-5)
+
+
+def _half(task):
+    if task.label == "bad":
+        raise ValueError("no such frame")
+    return task.label
+
+
+def test_a_task_failing_on_every_try_is_reported_and_the_rest_go_on():
+    from types import SimpleNamespace
+
+    from distributed import Client, LocalCluster
+
+    from curate.cluster import run_tasks
+
+    tasks = [SimpleNamespace(label=x) for x in ("a", "bad", "b")]
+    done = []
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    try:
+        with Client(cluster) as client:
+            failed = run_tasks(client, tasks, lambda t, r: done.append(r), fn=_half)
+    finally:
+        cluster.close()
+    assert sorted(done) == ["a", "b"]
+    assert failed == [("bad", "task failed on the cluster (ValueError: no such frame)")]

@@ -343,7 +343,8 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     finally:
         bar.close()
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(chunks)} mask tasks failed; re-run to finish them: {failed[0]}")
+        raise RuntimeError(f"{len(failed)} of {len(chunks)} mask tasks failed; re-run to finish them: "
+                           f"{': '.join(failed[0])}")
     ds.reload()
     return len(ids)
 

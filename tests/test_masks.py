@@ -55,15 +55,20 @@ def test_masknet_saves_loads_and_refuses_other_files(tmp_path):
 
     from train.checkpoint import CheckpointError
 
-    net = MaskNet(4).eval()
+    net = MaskNet(4, coverage=0.75).eval()
     x = torch.rand(2, 3, 64, 64)
     assert net(x).shape == (2, 1, 64, 64)
     path = save_masknet(tmp_path / "m.safetensors", net, 64)
     loaded, size = load_masknet(path, "cpu")
-    assert size == 64 and torch.allclose(loaded(x), net(x), atol=1e-5)
+    assert size == 64 and loaded.coverage == 0.75 and torch.allclose(loaded(x), net(x), atol=1e-5)
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"), metadata={"kind": "something"})
     with pytest.raises(CheckpointError, match="not a faceset mask network"):
         load_masknet(tmp_path / "other.safetensors")
+    tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"kind": "faceset-masknet", "width": "4",
+                                                                     "size": "64", "coverage": "wide"})
+    with pytest.raises(CheckpointError, match="does not match its header"):
+        load_masknet(tmp_path / "bad.safetensors")
 
 
 def test_training_faces_keep_every_real_label_and_spread_the_rest():

@@ -319,10 +319,11 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
     meta = read_header(Path(path)).get("__metadata__") or {}
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{path} is not a faceset mask network (train one with `faceset mask train`)")
-    net = MaskNet(int(meta["width"]), float(meta["coverage"]) if meta.get("coverage") else None)
     try:
+        size = int(meta["size"])
+        net = MaskNet(int(meta["width"]), float(meta["coverage"]) if meta.get("coverage") else None)
         net.load_state_dict(load_file(str(path)))
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"mask network {path} does not match its header ({exc})") from None
     net.to(pick_device(device)).eval()
-    return net, int(meta["size"])
+    return net, size

@@ -410,3 +410,35 @@ def test_hands_for_mask_training_are_found_in_the_source_frames(faces_dataset):
     assert {140, 170, 180} <= frames  # the microphone hand under his chin
     for k, mask in found.items():
         assert mask.shape == crops[k].shape[:2] and mask.dtype == np.uint8
+
+
+def test_mask_commands_train_apply_and_fix_from_the_cli(faces_dataset, dataset_name, tmp_path):
+    """`faceset mask train|apply|fix` wired end to end (a few steps: the commands, not the network's quality)."""
+    import fiftyone as fo
+    from typer.testing import CliRunner
+
+    from faceset.cli import app
+
+    ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
+    model = tmp_path / "m.safetensors"
+    try:
+        run = CliRunner().invoke
+        result = run(app, ["mask", "train", dataset_name, "--iters", "5", "--size", "32", "--batch", "2",
+                           "--max-faces", "6", "--out", str(model)])
+        assert result.exit_code == 0, result.output
+        assert "faces 6 (real labels 0" in result.output and model.is_file()
+        assert run(app, ["mask", "train", dataset_name, "--size", "30"]).exit_code == 2  # not a multiple of 16
+        result = run(app, ["mask", "apply", dataset_name, "--model", str(model)])
+        assert result.exit_code == 0 and f"{len(ds)} faces: 'mask_learned' set" in result.output, result.output
+        assert run(app, ["mask", "apply", dataset_name, "--model", str(tmp_path / "none.safetensors")]).exit_code != 0
+        out = tmp_path / "fix"
+        result = run(app, ["mask", "fix", dataset_name, "--to", str(out), "--subset", "B"])
+        assert result.exit_code == 0, result.output
+        result = run(app, ["mask", "fix", dataset_name, "--from", str(out)])
+        assert result.exit_code == 0 and "corrected masks stored as 'mask_fixed'" in result.output, result.output
+        result = run(app, ["mask", "train", dataset_name, "--iters", "2", "--size", "32", "--batch", "2",
+                           "--max-faces", "4", "--out", str(model)])
+        n_b = len(ds.match(fo.ViewField("subset") == "B"))
+        assert result.exit_code == 0 and f"(real labels {min(n_b, 4)}" in result.output, result.output
+    finally:
+        fo.delete_dataset(dataset_name)

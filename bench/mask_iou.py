@@ -139,7 +139,20 @@ def learned_masks(faces: list[dict], iters: int, size: int) -> tuple[dict[str, l
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+        _stop_private_database()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stop_private_database() -> None:
+    """Stop the mongod this process started in its private folder before the folder goes (else it aborts
+    noisily at exit); FiftyOne has no public call for it."""
+    from fiftyone.core.odm import database
+
+    database._disconnect()
+    service = getattr(database, "_db_service", None)
+    if service is not None:
+        service.stop()
+        database._db_service = None
 
 
 def main() -> None:

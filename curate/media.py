@@ -255,11 +255,15 @@ class SourceFrames:
         return self._timed[path]
 
     def get(self, source: str, frame: int, is_video: bool) -> np.ndarray | None:
-        """The RGB frame, or None when the source is gone or too short."""
-        path = Path(source)
+        """The RGB frame, or None when the source is gone, broken or too short (then it is in ``unreadable``)."""
+        rgb = self._read(Path(source), frame, is_video)
+        if rgb is None:
+            self.unreadable.add(source)
+        return rgb
+
+    def _read(self, path: Path, frame: int, is_video: bool) -> np.ndarray | None:
         try:
             if not path.is_file():
-                self.unreadable.add(source)
                 return None
             if not is_video:  # a photo with several faces is asked for once per face
                 if self.path != path:

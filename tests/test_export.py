@@ -468,8 +468,8 @@ def test_render_parts_never_split_a_frame():
 
 def test_sources_gone_get_one_warning_each_locally_and_on_a_cluster(samples, dataset_name, tmp_path, monkeypatch,
                                                                     capsys):
-    """faceswap/DFL crops are cut from the source frames; a source that is gone gets one warning line naming it
-    (the crops then come from faceset's own), on the local path and on a cluster alike."""
+    """faceswap/DFL crops are cut from the source frames; a source that is gone or broken gets one warning line
+    naming it (the crops then come from faceset's own), on the local path and on a cluster alike."""
     import shutil
 
     import fiftyone as fo
@@ -485,8 +485,8 @@ def test_sources_gone_get_one_warning_each_locally_and_on_a_cluster(samples, dat
     extract(copies, dataset_name, "B", workers=1, progress=False)
     try:
         faces = len(fo.load_dataset(dataset_name))
-        for gone in copies[1:]:
-            gone.unlink()
+        copies[1].unlink()  # gone
+        copies[2].write_bytes(b"not an image any more")  # broken
         capsys.readouterr()
         monkeypatch.setattr(export, "RENDER_PART", 1)  # a part per frame: two_people.jpg's faces stay together
         local = export.export_faces(dataset_name, "B", tmp_path / "local", fmt="faceswap", progress=False)

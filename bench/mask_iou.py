@@ -169,8 +169,8 @@ def main() -> None:
     hands = hands_in_crops(faces)
     learned, summary, seconds = learned_masks(faces, args.iters, args.size)
     cut = lambda masks: [np.where(h > 0, 0, m).astype(np.uint8) for m, h in zip(masks, hands)]  # noqa: E731
-    methods = {"hull": [f["hull"] for f in faces], "hull - hands": cut([f["hull"] for f in faces])}
     hulls = [f["hull"] for f in faces]
+    methods = {"hull": hulls, "hull - hands": cut(hulls)}
     for variant, masks in learned.items():
         both = [np.where(h > 0, m, 0).astype(np.uint8) for m, h in zip(masks, hulls)]  # --mask hull,learned
         methods[variant] = masks

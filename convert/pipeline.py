@@ -129,7 +129,7 @@ class FrameConverter:
         if self._masknet is None:
             self._masknet = load_masknet(Path(self.settings.mask_model), self.settings.device)
         net, size = self._masknet
-        return list(predict_masks(net, crops, size, marks))
+        return predict_masks(net, crops, size, marks)
 
     def occluders(self, frame: np.ndarray, faces: list[TargetFace]) -> list[np.ndarray | None]:
         """Per face, the hands in front of it as a frame-sized uint8 mask (None without --mask hands or hands)."""

@@ -103,9 +103,9 @@ def unexplained_pixels(crop: np.ndarray, landmarks: np.ndarray, hull: np.ndarray
     return far & skin
 
 
-def _points(row: dict[str, Any]) -> np.ndarray:
-    """A face's 68 landmarks in [0, 1] crop coordinates."""
-    return np.asarray(row["landmarks"].keypoints[0].points, dtype=np.float64)
+def _points(landmarks: Any) -> np.ndarray:
+    """A face's 68 landmarks (its ``landmarks`` Keypoints) in [0, 1] crop coordinates."""
+    return np.asarray(landmarks.keypoints[0].points, dtype=np.float64)
 
 
 def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[int]) -> dict[int, np.ndarray]:
@@ -141,8 +141,9 @@ def has_real_label(sample: dict[str, Any]) -> bool:
 def pick_faces(rows: list[dict[str, Any]], limit: int) -> list[int]:
     """Up to ``limit`` faces to train on: every face with a real label first, then the others spread evenly over
     their sources and frames (a long clip's faces, not its first minutes)."""
-    labelled = [i for i, r in enumerate(rows) if has_real_label(r)]
-    others = sorted((i for i, r in enumerate(rows) if not has_real_label(r)),
+    real = [has_real_label(r) for r in rows]
+    labelled = [i for i, r in enumerate(real) if r]
+    others = sorted((i for i, r in enumerate(real) if not r),
                     key=lambda i: (str(rows[i].get("source")), rows[i].get("frame") or 0, i))
     room = max(limit - len(labelled), 0)
     if len(others) > room:
@@ -175,7 +176,7 @@ def training_set(name: str, subset: str | None = None, hands: int = 300, seed: i
     crops, targets, real, hulls, marks = [], [], [], [], []
     for row, crop, label in kept:
         size = crop.shape[0]
-        pts = _points(row) * size
+        pts = _points(row["landmarks"]) * size
         marks.append(pts)
         hull = hull_mask(pts, size)
         crops.append(crop)
@@ -200,7 +201,7 @@ def training_set(name: str, subset: str | None = None, hands: int = 300, seed: i
         bank.hands.append((crops_arr[i].copy(), mask))
         if not real_arr[i]:
             targets_arr[i] = targets_arr[i] * (mask == 0)
-    coverage = median_coverage(marks, [c.shape[0] for c in crops])
+    coverage = median_coverage(marks, [side] * len(marks))
     return {"ids": [r["id"] for r in rows], "crops": crops_arr, "targets": targets_arr, "real": real_arr,
             "bank": bank, "coverage": coverage}
 
@@ -324,7 +325,7 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     _masknet(str(model), device)  # a missing or foreign file: one error before any work (here, the one load)
     folder = str(media_dir(ds) / "masks" / "learned")
     ids, paths, landmarks = view.values(["id", "filepath", "landmarks"])
-    points = [_points({"landmarks": m}).tolist() for m in landmarks]
+    points = [_points(m).tolist() for m in landmarks]
     address = cluster_address(cluster)
     chunks = [MaskChunk(name, str(model), device, folder, tuple(ids[k:k + chunk]), tuple(paths[k:k + chunk]),
                         tuple(points[k:k + chunk]), fo.config.database_uri) for k in range(0, len(ids), chunk)]
@@ -362,7 +363,7 @@ def fix_export(name: str, folder: Path, view: str | None = None, subset: str | N
         size = crop.shape[0]
         mask = segmentation_array(row.get(FIXED_FIELD)) if row.get(FIXED_FIELD) else segmentation_array(row.get(LEARNED_FIELD))
         if mask is None:
-            mask = (hull_mask(np.asarray(row["landmarks"].keypoints[0].points) * size, size) * 255).astype(np.uint8)
+            mask = (hull_mask(_points(row["landmarks"]) * size, size) * 255).astype(np.uint8)
         write_image(crop, folder / f"{row['id']}.png")
         cv2.imwrite(str(folder / f"{row['id']}_mask.png"), cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST))
         count += 1

@@ -50,10 +50,9 @@ def _eye_keypoints(pts: np.ndarray) -> tuple[tuple[float, float], ...]:
 def reference_embedding(analyzer: StagedAnalyzer, images: list[Path],
                         on_error: Callable[[Path | str, str], None] | None = None) -> np.ndarray:
     """Unit mean identity embedding of the largest face in each reference image."""
-    from curate.identity import reference_faces
+    from curate.identity import largest_face, reference_faces
 
-    vectors = [l2_normalise(max(faces, key=lambda f: f.bbox[2] * f.bbox[3]).embedding)
-               for faces in reference_faces(analyzer, images, on_error)]
+    vectors = [l2_normalise(largest_face(faces).embedding) for _, faces in reference_faces(analyzer, images, on_error)]
     if not vectors:
         raise ReferenceError(f"no face found in the --only reference(s): {', '.join(map(str, images))}")
     return l2_normalise(np.mean(vectors, axis=0))

@@ -141,6 +141,24 @@ def info(
     typer.echo(json.dumps(data, indent=2, default=str) if as_json else format_info(data))
 
 
+@app.command()
+def tracks(
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+) -> None:
+    """Find shot cuts and link faces into tracks (fields shot, track, is_face; view 'tracks'), for datasets
+    extracted before tracks existed or after editing them: extract does this by itself."""
+    dataset = _dataset(dataset_arg, dataset_opt)
+    from curate.store import DatasetNotFound, load_dataset
+    from curate.tracks.update import save_track_view, update_tracks
+    with user_errors(DatasetNotFound):
+        ds = load_dataset(dataset)
+        summary = update_tracks(ds)
+        view = save_track_view(ds)
+    typer.echo(summary.line())
+    typer.echo(f"saved view: {view} (one group per track: in the App, pick the view and page through each track)")
+
+
 @app.command("app")
 def app_command(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
@@ -196,6 +214,9 @@ def gaps(
         )
     totals = report.to_json()["totals"]
     typer.echo(f"faces: A={totals['A']} B={totals['B']}")
+    if report.left_out:
+        from curate.identity import left_out_line
+        typer.echo(left_out_line(report.left_out))
     cov = report.coverage
     typer.echo(f"coverage: B covers {cov['B_covers_A']:.1%} of A ({cov['B_covers_A_flipped']:.1%} with flips); "
                f"A covers {cov['A_covers_B']:.1%} of B ({cov['A_covers_B_flipped']:.1%} with flips)")
@@ -218,7 +239,7 @@ def identity(
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A or B."),
     reference: list[Path] | None = typer.Option(None, "--reference", "-r", help="Images/folders of the right person."),
-    threshold: float | None = typer.Option(None, "--threshold", "-t", help="Max distance to the identity (dlib 0.35)."),
+    threshold: float | None = typer.Option(None, "--threshold", "-t", help="Max distance of a track to the reference (dlib 0.35), or between tracks of one person without one (dlib 0.4)."),
     review: bool = typer.Option(False, "--review", help="Also save 'identity_review': the subset sorted worst-first."),
 ) -> None:
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
@@ -226,10 +247,13 @@ def identity(
     from curate.identity import dataset_identity
     with user_errors(ValueError), busy(f"identity of subset {_subset(subset)}"):
         scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
-    typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces, {int((~scores.ok).sum())} flagged as another identity "
-               f"(threshold {scores.threshold:g}), {len(set(scores.cluster.tolist()))} identity clusters")
+    clusters = len(set(scores.cluster[scores.cluster >= 0].tolist()))
+    typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
+               f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum())} unsure (their track has no face "
+               f"the embedding can judge: review view 'identity_unsure'); threshold {scores.threshold:g}, "
+               f"{clusters} identity clusters")
     typer.echo("saved views: " + ", ".join(views))
-    typer.echo(f"remove the flagged faces with: faceset delete {dataset} --view wrong_identity")
+    typer.echo(f"remove the other people's faces with: faceset delete {dataset} --view wrong_identity")
 
 
 @app.command()
@@ -287,9 +311,11 @@ def dedupe(
             dataset, _subset(subset), method.value, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
             max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,
         )
+    from curate.identity import left_out_line
     for sub, groups in results.items():
         typer.echo(f"subset {sub}: {len(groups.labels)} faces, {groups.groups} near-duplicate groups, "
-                   f"{groups.removable} faces {'to remove' if dry_run else 'removed'}")
+                   f"{groups.removable} faces {'to remove' if dry_run else 'removed'}"
+                   + (f"; {left_out_line(groups.left_out)}" if groups.left_out else ""))
     typer.echo(f"saved view: {DUPLICATES_VIEW}")
     if batch:
         typer.echo(f"deleted {batch['count']} samples (batch {batch['id']}); undo with: faceset undo {dataset}")
@@ -366,6 +392,7 @@ def export(
     mask: str = typer.Option("auto", "--mask", help="Mask field to write (folder: PNG alpha, faceswap: 'custom' mask, "
                              "dfl: xseg_mask): auto = mask_fixed, else mask_learned, else none; or a field; or none."),
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): render the faces on its workers."),
+    all_faces: bool = typer.Option(False, "--all-faces", help="Also export non-face detections and faces of unsure or other identity."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
     dataset = _dataset(dataset_arg, dataset_opt)
@@ -373,8 +400,12 @@ def export(
 
     with user_errors(ValueError, RuntimeError):
         result = export_faces(dataset, _subset(subset), out, n, _subset(match), fmt.value, size, seed, not no_expression, view,
-                              overwrite=overwrite, face_type=face_type.value, mask=mask, cluster=cluster)
+                              overwrite=overwrite, face_type=face_type.value, mask=mask, cluster=cluster,
+                              all_faces=all_faces)
+    from curate.identity import left_out_line
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
+    if result.left_out:
+        typer.echo(left_out_line(result.left_out) + " (--all-faces exports them too)")
 
 
 @app.command("import-faceswap")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,14 @@ def candidate_pairs(hashes: np.ndarray, max_bits: int) -> tuple[np.ndarray, np.n
 
 def confirm_pairs(
     i: np.ndarray, j: np.ndarray, embeddings: np.ndarray, poses: np.ndarray | None,
-    max_distance: float, pose_tolerance: float,
+    max_distance: float, pose_tolerance: float, tracks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Which candidate pairs are also the same identity (embedding distance) and the same pose."""
+    """Which candidate pairs are also the same identity (one track, or embedding distance) and the same pose."""
     emb = np.asarray(embeddings, dtype=np.float32)
     ok = np.linalg.norm(emb[i] - emb[j], axis=1) <= max_distance
+    if tracks is not None:  # one track is one person, whatever the embedding of a turned face says
+        tracks = np.asarray(tracks)
+        ok |= tracks[i] == tracks[j]
     if poses is not None:
         ok &= np.abs(poses[i] - poses[j]).max(axis=1) <= pose_tolerance
     return ok
@@ -132,6 +135,7 @@ class DuplicateGroups:
 
     labels: np.ndarray
     keep: np.ndarray
+    left_out: dict[str, int] = field(default_factory=dict)  # faces not compared, by reason
 
     @property
     def groups(self) -> int:
@@ -156,12 +160,13 @@ def _keepers(labels: np.ndarray, sharpness: np.ndarray) -> np.ndarray:
 def find_near_duplicates(
     hashes: np.ndarray, embeddings: np.ndarray, sharpness: np.ndarray, poses: np.ndarray | None = None,
     max_bits: int = DEFAULT_MAX_BITS, max_distance: float = DEFAULT_MAX_DISTANCE,
-    pose_tolerance: float = DEFAULT_POSE_TOLERANCE,
+    pose_tolerance: float = DEFAULT_POSE_TOLERANCE, tracks: np.ndarray | None = None,
 ) -> DuplicateGroups:
-    """Near-duplicate groups from crop hashes + identity embeddings (+ yaw/pitch), keeping the sharpest."""
+    """Near-duplicate groups from crop hashes + identity (the same track, or close embeddings) (+ yaw/pitch),
+    keeping the sharpest."""
     n = len(hashes)
     i, j = candidate_pairs(hashes, max_bits)
-    ok = confirm_pairs(i, j, embeddings, poses, max_distance, pose_tolerance)
+    ok = confirm_pairs(i, j, embeddings, poses, max_distance, pose_tolerance, tracks)
     labels = group_around_keepers(n, i[ok], j[ok], sharpness)
     return DuplicateGroups(labels, _keepers(labels, sharpness))
 
@@ -252,6 +257,8 @@ def dataset_dedupe(
 
     if method not in ("crop", "brain"):
         raise ValueError(f"unknown dedupe method {method!r} (use crop or brain)")
+    from curate.identity import usable_faces
+
     ds = load_dataset(name)
     subsets = [subset] if subset else sorted(ds.distinct("subset"))
     results: dict[str, DuplicateGroups] = {}
@@ -260,13 +267,20 @@ def dataset_dedupe(
         view = ds.match(F("subset") == sub)
         if not len(view):
             raise ValueError(f"subset {sub} of {name!r} has no faces")
+        view, left = usable_faces(view)  # non-faces, unsure and other people are not compared
+        if not len(view):
+            results[sub] = DuplicateGroups(np.zeros(0, np.int64), np.zeros(0, bool), left)
+            continue
         if method == "crop":
             ensure_hashes(view, progress=progress, on_progress=on_progress)
-            c = read_columns(view, [HASH_FIELD, "blur", "yaw", "pitch"], vector="embedding")
+            tracked = ds.has_sample_field("track")
+            c = read_columns(view, [HASH_FIELD, "blur", "yaw", "pitch", *(["track"] if tracked else [])],
+                             vector="embedding")
             ids = c["id"]
             groups = find_near_duplicates(
                 hashes_from_hex(c[HASH_FIELD]), c["embedding"], np.asarray(c["blur"], dtype=np.float64),
                 np.c_[c["yaw"], c["pitch"]].astype(np.float64), max_bits, max_distance, pose_tolerance,
+                np.asarray(c["track"], dtype=object) if tracked else None,
             )
         else:
             ids = view.values("id")
@@ -275,6 +289,7 @@ def dataset_dedupe(
         if kept:  # faces a user marked keep are never removed
             groups.keep |= np.array([sid in kept for sid in ids], dtype=bool)
         write_fields(ds, ids, {"dup_group": groups.labels.astype(int).tolist(), "dup_keep": [bool(k) for k in groups.keep]})
+        groups.left_out = left
         results[sub] = groups
         remove += [sid for sid, keep in zip(ids, groups.keep) if not keep]
     ds.save_view(DUPLICATES_VIEW, ds.match(F("dup_keep") == False).sort_by("dup_group"), overwrite=True)

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ class ExportResult:
     manifest: Path
     plot: Path
     format: str
+    left_out: dict[str, int] = field(default_factory=dict)  # faces not exported, by reason
 
 
 MASK_KEY = "__mask"  # the exported mask's segmentation, whatever field it came from
@@ -188,12 +189,13 @@ def export_faces(
     name: str, subset: str, out: str | Path, n: int | None = None, match: str | None = None, fmt: str = "folder",
     size: int | None = None, seed: int = 0, by_expression: bool = True, view: str | None = None, progress: bool = True,
     overwrite: bool = False, face_type: str = "full_face", on_progress: Callable[[float, str], None] | None = None,
-    mask: str | None = "auto", cluster: str | None = None,
+    mask: str | None = "auto", cluster: str | None = None, all_faces: bool = False,
 ) -> ExportResult:
     """Pick a balanced set of a subset's faces and write it with its manifest and distribution PNG.
 
     ``cluster``: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS): the faces are rendered by its
     workers in parts (never splitting a source frame), ``out`` and the sources on a path they share.
+    Non-face detections and faces of unsure or other identity are left out unless ``all_faces``.
     """
     from curate.cluster import cluster_address, connect
     check_subset(subset)
@@ -213,6 +215,14 @@ def export_faces(
     pool = base.match(F("subset") == subset)
     if not len(pool):
         raise ValueError(f"subset {subset} of {name!r} has no faces")
+    left: dict[str, int] = {}
+    if not all_faces:
+        from curate.identity import left_out_line, usable_faces
+
+        pool, left = usable_faces(pool)
+        if not len(pool):
+            raise ValueError(f"subset {subset} of {name!r} has no usable faces ({left_out_line(left)}; --all-faces "
+                             "exports them anyway)")
     from curate.masks import export_mask_field
 
     mask_field = export_mask_field(ds, mask)
@@ -281,7 +291,7 @@ def export_faces(
         writer.writerows(rows)
     os.replace(out / "manifest.csv.tmp", out / "manifest.csv")
     plot = plot_distribution(rows, out / "distribution.png", f"{name} {subset}: {len(rows)} faces exported" + (f" (matching {match})" if match else ""))
-    return ExportResult(out, len(rows), out / MANIFEST, plot, fmt)
+    return ExportResult(out, len(rows), out / MANIFEST, plot, fmt, left)
 
 
 RENDER_PART = 500  # faces per export task on a cluster

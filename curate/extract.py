@@ -59,6 +59,7 @@ class ExtractSummary:
     faces_too_small: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     workers: dict[str, int] = field(default_factory=dict)  # on a cluster: the parts each worker ran
+    tracks: str = ""  # the tracking pass's summary line
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,8 @@ class ExtractSummary:
         ]
         if self.workers:
             out.append(f"cluster workers: {len(self.workers)} (" + ", ".join(f"{w}: {n} parts" for w, n in sorted(self.workers.items())) + ")")
+        if self.tracks:
+            out.append(self.tracks)
         reasons = Counter(reason.split(" (")[0] for _, reason in self.skipped)
         out += [f"skipped, {reason}: {n}" for reason, n in reasons.most_common()]
         return out
@@ -195,6 +198,7 @@ def extract(
             bar.close()
             client.close()
         _drop_if_empty(created, dataset, ds, summary, plan)
+        _track(ds, plan, summary, progress)
         return summary
     buffer: list[tuple[_SourceState, FrameResult]] = []
 
@@ -299,7 +303,18 @@ def extract(
         if flush_error:
             raise flush_error
     _drop_if_empty(created, dataset, ds, summary, plan)
+    _track(ds, plan, summary, progress)
     return summary
+
+
+def _track(ds: Any, plan: list[tuple[_SourceState, int, int]], summary: ExtractSummary, progress: bool) -> None:
+    """Shots, tracks and is_face for the sources this run read (over all their stored faces)."""
+    from curate.tracks.update import save_track_view, update_tracks
+
+    touched = [printable(state.src.path) for state, _, _ in plan if state.frames]
+    if touched and store.dataset_exists(ds.name):
+        summary.tracks = update_tracks(ds, touched, progress=progress).line()
+        save_track_view(ds)
 
 
 def _drop_if_empty(created: bool, dataset: str, ds: Any, summary: ExtractSummary, plan: list) -> None:

@@ -85,6 +85,7 @@ class GapReport:
     mirrored_b: np.ndarray | None = None
     min_count: int = 3
     thin_ratio: float = 0.25
+    left_out: dict[str, int] = field(default_factory=dict)  # faces not counted, by reason
 
     def counts(self, name: str, mirrored: bool = False) -> np.ndarray:
         """Counts of subset ``name`` ('A'/'B'), or of its faces with yaw mirrored."""
@@ -113,6 +114,7 @@ class GapReport:
             "totals": {"A": int(self.counts_a.sum()), "B": int(self.counts_b.sum())},
             "coverage": self.coverage,
             "gaps": self.gaps,
+            "left_out": self.left_out,
         }
 
 
@@ -235,14 +237,18 @@ def dataset_gaps(
     """Gap report of a dataset, written as JSON + heatmap PNG, with saved views of the gap faces."""
     from curate.store import load_dataset, media_dir
 
+    from curate.identity import usable_faces
+
     ds = load_dataset(name)
+    usable, left = usable_faces(ds)  # no non-faces, unsure or other people in the coverage
     fields = ["subset", "yaw", "pitch"] + (["expression.label"] if by_expression else [])
-    values = ds.values(fields)
+    values = usable.values(fields)
     report = compute_gaps(
         np.asarray(values[0], dtype=object), np.asarray(values[1], dtype=float), np.asarray(values[2], dtype=float),
         np.asarray([e or UNKNOWN for e in values[3]], dtype=object) if by_expression else None,
         tuple(yaw_edges), tuple(pitch_edges), min_count, thin_ratio,
     )
+    report.left_out = left
     out_dir = Path(out_dir) if out_dir else media_dir(ds).parent / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{name}-gaps.json", "png": out_dir / f"{name}-gaps.png"}
@@ -262,10 +268,10 @@ def dataset_gaps(
             e = _gap_expression(g, by_expression)
             union = e if union is None else (union | e)
         view_name = f"{GAP_VIEW_PREFIX}{lacking} lacks (all {len(mine)} bins)"
-        ds.save_view(view_name, ds.match(union), overwrite=True)
+        ds.save_view(view_name, usable.match(union), overwrite=True)
         saved.append(view_name)
         for g in mine[:max_views]:
             label = f"{GAP_VIEW_PREFIX}{lacking} lacks yaw {g['yaw']} pitch {g['pitch']}" + (f" {g['expression']}" if by_expression else "")
-            ds.save_view(label, ds.match(_gap_expression(g, by_expression)), overwrite=True)
+            ds.save_view(label, usable.match(_gap_expression(g, by_expression)), overwrite=True)
             saved.append(label)
     return report, paths, saved

@@ -31,8 +31,26 @@ def dataset_info(name: str) -> dict[str, Any]:
         "expressions": dict(sorted((k or "unknown", v) for k, v in ds.count_values("expression.label").items()))
         if "expression" in schema else {},
         "landmarks_missing": len(ds.match(F("landmarks_ok") == False)) if "landmarks_ok" in schema else 0,  # noqa: E712
+        "tracks": _track_counts(ds) if "track" in schema else {},
         "saved_views": ds.list_saved_views(),
     }
+
+
+def _track_counts(ds: Any) -> dict[str, dict[str, int]]:
+    """Per subset: shots, tracks, non-face detections, and faces of unsure identity."""
+    out = {}
+    schema = ds.get_field_schema()
+    for subset in sorted(ds.distinct("subset")):
+        view = ds.match(F("subset") == subset)
+        videos = view.match(F("source_type") == "video")
+        shots = len(videos.count_values(F("source").concat("#", F("shot").to_string()))) if "shot" in schema else 0
+        out[subset] = {
+            "shots": shots,
+            "tracks": len(view.distinct("track")),
+            "not_faces": len(view.match(F("is_face") == False)) if "is_face" in schema else 0,  # noqa: E712
+            "unsure": len(view.match(F("identity_cluster") == -1)) if "identity_cluster" in schema else 0,
+        }
+    return out
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -45,6 +63,9 @@ def format_info(info: dict[str, Any]) -> str:
             lines.append(f"{f:<14}{r['min']:>10.2f}{r['mean']:>10.2f}{r['max']:>10.2f}")
     if info.get("landmarks_missing"):
         lines.append(f"faces without landmarks (mesh failed; pose from detector keypoints): {info['landmarks_missing']}")
+    for subset, t in info.get("tracks", {}).items():
+        lines.append(f"{subset}: {t['tracks']} tracks in {t['shots']} video shots (an image's face is a track of its own); "
+                     f"{t['not_faces']} detections that are not faces, {t['unsure']} faces of unsure identity")
     lines.append("expressions: " + (", ".join(f"{k}={v}" for k, v in info["expressions"].items()) or "none"))
     if info["saved_views"]:
         lines.append("saved views: " + ", ".join(info["saved_views"]))

@@ -107,7 +107,7 @@ def dataset_key(ds: fo.Dataset) -> str:
 def get_progress(ds: fo.Dataset, source_id: str) -> dict[str, Any]:
     """Resume marker of one source: {'next_frame', 'done', 'settings', 'fingerprint'} or {}."""
     doc = _markers().find_one({"dataset": dataset_key(ds), "source_id": source_id})
-    if doc is not None:
+    if doc is not None and "marker" in doc:
         return dict(doc["marker"])
     return dict((ds.info.get(PROGRESS_KEY) or {}).get(source_id) or {})  # datasets of earlier versions
 
@@ -117,6 +117,18 @@ def set_progress(ds: fo.Dataset, source_id: str, marker: dict[str, Any]) -> None
     processes extracting other sources into the same dataset never overwrite each other's markers."""
     _markers().update_one({"dataset": dataset_key(ds), "source_id": source_id},
                           {"$set": {"marker": marker}}, upsert=True)
+
+
+def get_shots(ds: fo.Dataset, source_id: str) -> dict[str, Any]:
+    """A video's stored shot cuts: {'fingerprint', 'cuts', 'frames'} or {} (kept beside its resume marker)."""
+    doc = _markers().find_one({"dataset": dataset_key(ds), "source_id": source_id}, {"shots": 1})
+    return dict((doc or {}).get("shots") or {})
+
+
+def set_shots(ds: fo.Dataset, source_id: str, shots: dict[str, Any]) -> None:
+    """Store a video's shot cuts (one atomic upsert of its own field: the resume marker is left as it is)."""
+    _markers().update_one({"dataset": dataset_key(ds), "source_id": source_id},
+                          {"$set": {"shots": shots}}, upsert=True)
 
 
 def has_markers(ds: fo.Dataset, besides: set[str] = frozenset()) -> bool:
@@ -278,8 +290,9 @@ def write_fields(dataset: fo.Dataset, ids: list[str], columns: dict[str, list[An
     from bson import ObjectId
 
     for name, values in columns.items():
-        if not dataset.has_sample_field(name) and values:
-            dataset.add_sample_field(name, _FIELD_TYPES[type(values[0])])
+        known = next((v for v in values if v is not None), None)  # None values leave a field unset
+        if not dataset.has_sample_field(name) and known is not None:
+            dataset.add_sample_field(name, _FIELD_TYPES[type(known)])
     names = list(columns)
     coll = dataset._sample_collection
     now = datetime.datetime.now(datetime.timezone.utc)

@@ -111,15 +111,15 @@ class Cluster:
         return pymongo.MongoClient(self.database_uri)["fiftyone"]
 
     def faces(self, dataset: str) -> dict[str, tuple]:
-        """face_key -> (bbox, yaw) of every sample of a dataset, read straight from the database."""
+        """face_key -> (bbox, yaw, shot, track) of every sample of a dataset, read straight from the database."""
         db = self.db()
         doc = db.datasets.find_one({"name": dataset})
         if doc is None:
             return {}
         out: dict[str, tuple] = {}
-        for s in db[doc["sample_collection_name"]].find({}, {"face_key": 1, "bbox": 1, "yaw": 1}):
+        for s in db[doc["sample_collection_name"]].find({}, {"face_key": 1, "bbox": 1, "yaw": 1, "shot": 1, "track": 1}):
             assert s["face_key"] not in out, f"duplicate face {s['face_key']}"
-            out[s["face_key"]] = (tuple(s["bbox"]), s["yaw"])
+            out[s["face_key"]] = (tuple(s["bbox"]), s["yaw"], s.get("shot"), s.get("track"))
         return out
 
     def stop(self) -> None:

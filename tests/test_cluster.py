@@ -118,7 +118,8 @@ def test_cluster_extract_with_a_killed_worker_equals_a_single_process_run(sample
         assert single.returncode == 0, out1 + err1
         single_faces = c.faces("one-process")
         assert len(single_faces) > 50 and set(cluster_faces) == set(single_faces)
-        assert all(cluster_faces[k] == single_faces[k] for k in single_faces)  # same frames, same faces
+        assert all(cluster_faces[k] == single_faces[k] for k in single_faces)  # same faces, shots and tracks
+        assert all(v[3] for v in single_faces.values())  # ranges split on workers end in the tracks of one pass
 
         again = c.faceset("extract", *sources, "-d", "on-cluster", "--every", "2", "--range-frames", "6")
         out2, err2 = again.communicate(timeout=120)

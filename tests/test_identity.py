@@ -4,17 +4,55 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.identity import cluster_embeddings, score_identity
+from curate.identity import constrained_average_linkage, score_identity
 
 
 def test_clusters_are_ordered_by_size():
     rng = np.random.default_rng(0)
     a = rng.normal(0, 0.02, (20, 16)) + np.eye(16)[0]
     b = rng.normal(0, 0.02, (5, 16)) + np.eye(16)[1]
-    labels = cluster_embeddings(np.r_[b, a], 0.5)
+    labels = constrained_average_linkage(np.r_[b, a], 0.5)
     assert (labels[5:] == 0).all() and (labels[:5] == 1).all()
     scores = score_identity(np.r_[b, a], threshold=0.5)
     assert scores.ok.tolist() == [False] * 5 + [True] * 20
+
+
+def test_linkage_equals_sklearn_and_keeps_cannot_links_apart():
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(12, 16))
+    x = centres[rng.integers(0, 12, 300)] + rng.normal(0, 0.4, (300, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ours = constrained_average_linkage(x, 0.6)
+    ref = AgglomerativeClustering(n_clusters=None, distance_threshold=0.6, linkage="average").fit_predict(x)
+    assert adjusted_rand_score(ours, ref) == 1.0
+    twins = np.r_[np.eye(16)[:1], np.eye(16)[:1] + 0.01, np.eye(16)[:1] - 0.01]  # three near-identical faces ...
+    labels = constrained_average_linkage(twins, 0.5, cannot_link=[(0, 1)])  # ... but 0 and 1 share a frame
+    assert labels[0] != labels[1] and labels[2] in (labels[0], labels[1])
+
+
+def test_identity_is_decided_per_track():
+    """A turned face takes its track's identity; a track of turned faces only is unsure; faces of one frame
+    are never one person."""
+    rng = np.random.default_rng(2)
+    me, other = np.eye(16)[0], np.eye(16)[1]
+    profile = np.eye(16)[2]  # turned faces of different people look alike to the embedding
+    emb = np.r_[me + rng.normal(0, .02, (6, 16)), profile + rng.normal(0, .02, (4, 16)),  # track 0: 6 frontal, 4 turned
+                other + rng.normal(0, .02, (3, 16)),  # track 1: another person, frontal
+                profile + rng.normal(0, .02, (5, 16))]  # track 2: another person, turned only
+    tracks = np.r_[[0] * 10, [1] * 3, [2] * 5]
+    reliable = np.r_[[True] * 6, [False] * 4, [True] * 3, [False] * 5]
+    scores = score_identity(emb, tracks=tracks, reliable=reliable, threshold=0.4, cluster_threshold=0.4)
+    assert scores.ok[:10].all()  # the turned faces of the identity's track are kept
+    assert scores.wrong[10:13].all() and not scores.ok[10:].any()
+    assert scores.unsure[13:].all()  # never accepted, never flagged
+    # two tracks sharing a frame stay two people even when their embeddings agree
+    same = np.r_[me + rng.normal(0, .01, (4, 16)), me + rng.normal(0, .01, (2, 16))]
+    groups = np.array(["f0", "f1", "f2", "f3", "f0", "f1"])
+    split = score_identity(same, tracks=np.r_[[0] * 4, [1] * 2], frame_groups=groups, cluster_threshold=0.4)
+    assert split.cluster[0] != split.cluster[4] and split.ok[:4].all() and not split.ok[4:].any()
 
 
 def test_intruders_flagged_deleted_and_restored(samples, dataset_name):
@@ -72,3 +110,25 @@ def test_identity_with_reference_images(samples, dataset_name):
     ok = {(s.source.rsplit("/", 1)[-1], s.face_index): s.identity_ok for s in ds}
     assert ok[("obama_small.jpg", 0)] and not ok[("biden.jpg", 0)]
     assert sum(ok.values()) == 2  # obama in two_people.jpg too
+
+
+def test_kept_faces_of_the_clip_are_lin_manuel_alone(samples, dataset_name):
+    """The demo's A: the dominant person (and the reference photo's) is Lin-Manuel Miranda, in his shots only
+    (frames 0-19 and 82-210); the Obamas' laughing profiles (211-274) and the pianist's (20-81) are not kept."""
+    import fiftyone as fo
+
+    from curate.extract import extract
+    from curate.identity import dataset_identity, usable_faces
+
+    extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=5, progress=False)
+    ds = fo.load_dataset(dataset_name)
+    for refs in (None, [str(samples / "lin-manuel-miranda.png")]):
+        scores, views = dataset_identity(dataset_name, "A", references=refs)
+        kept, _ = usable_faces(ds)
+        frames = kept.values("frame")
+        assert len(frames) >= 25 and scores.unsure.any()
+        assert all(f <= 19 or 82 <= f <= 210 for f in frames), sorted(frames)
+        his = ds.match(((fo.ViewField("frame") <= 19) | ((fo.ViewField("frame") >= 82) & (fo.ViewField("frame") <= 210))))
+        assert len(frames) == len(his.match(fo.ViewField("is_face") != False))  # noqa: E712 - all his faces kept
+        assert "identity_unsure" in views
+        assert set(ds.load_saved_view("identity_unsure").values("identity_ok")) == {None}

@@ -1,0 +1,33 @@
+"""Who each face is: identity decided per face track, clustered with cannot-links, unsure where it cannot tell.
+
+``score.py`` (pure: tracks -> units -> clusters -> verdicts), ``cluster.py`` (average linkage with
+cannot-links), ``dataset.py`` (a subset of a FiftyOne dataset: fields and the cleanup views).
+"""
+from curate.identity.cluster import constrained_average_linkage, normalise_rows
+from curate.identity.dataset import (
+    UNSURE_VIEW,
+    WRONG_IDENTITY_VIEW,
+    dataset_identity,
+    identity_settings,
+    largest_face,
+    left_out_line,
+    usable_faces,
+    reference_faces,
+)
+from curate.identity.score import IdentityScores, reliable_faces, score_identity
+
+__all__ = [
+    "UNSURE_VIEW",
+    "WRONG_IDENTITY_VIEW",
+    "IdentityScores",
+    "constrained_average_linkage",
+    "dataset_identity",
+    "identity_settings",
+    "largest_face",
+    "left_out_line",
+    "usable_faces",
+    "normalise_rows",
+    "reference_faces",
+    "reliable_faces",
+    "score_identity",
+]

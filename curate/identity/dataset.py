@@ -1,0 +1,186 @@
+"""`faceset identity` on a subset of a dataset: tracks -> identity fields and the cleanup views.
+
+Fields: ``identity_ok`` (True: the identity; False: another person; None: unsure — its track has no face
+the embedding can judge), ``identity_distance`` (the track's distance to the identity; None when unsure),
+``identity_cluster`` (the track's identity cluster, 0 = most faces; -1 when unsure).
+Views: ``wrong_identity`` (worst first), ``identity_unsure`` (by track, for review), ``identity_review``
+(unsure first, then worst first) and ``identity: <subset> cluster N``.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.identity.score import IdentityScores, reliable_faces, score_identity
+from curate.subsets import check_subset
+
+WRONG_IDENTITY_VIEW = "wrong_identity"
+UNSURE_VIEW = "identity_unsure"
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """How far an embedding can be trusted: distances and the |yaw| up to which it separates people."""
+
+    reference_threshold: float  # a track's mean to the reference faces' mean
+    cluster_threshold: float  # average linkage of track means
+    reliable_yaw: float  # faces turned further do not vote for their track's identity
+
+
+# cluster_threshold and reliable_yaw chosen on the tune videos of bench/identity_truth.py; reference_threshold
+# below the CMU turned-vs-frontal-centre equal-error distance (0.387, bench/out/embedder_auc.txt), as faceset's
+# per-face limit was (0.35)
+_SETTINGS = {
+    "dlib": IdentitySettings(reference_threshold=0.35, cluster_threshold=0.4, reliable_yaw=35.0),
+    "insightface": IdentitySettings(reference_threshold=1.0, cluster_threshold=1.1, reliable_yaw=45.0),  # not measured here
+}
+_EMBEDDER_OF_BACKEND = {"mediapipe": "dlib", "dlib": "dlib", "insightface": "insightface"}
+
+
+def identity_settings(backend: str) -> IdentitySettings:
+    """The identity settings of the embedding a backend stores."""
+    return _SETTINGS[_EMBEDDER_OF_BACKEND.get(backend, "dlib")]
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"faceset: warning: {message}", file=sys.stderr)
+
+
+def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[Path | str, str], None] | None = None
+                    ) -> list[tuple[Path, list[Any]]]:
+    """(image, its faces) of each reference image that has any; bad files, videos and faceless images get an
+    error line."""
+    from curate.extract import report_error
+    from curate.media import MediaError, list_sources, load_image
+
+    report = on_error or report_error
+    sources, bad = list_sources([str(p) for p in paths])
+    for path, reason in bad:
+        report(path, reason)
+    found = []
+    for src in sources:
+        if src.is_video:
+            report(src.path, "reference faces come from images, not videos")
+            continue
+        try:
+            faces = analyzer.analyze(load_image(src.path))
+        except MediaError as exc:
+            report(src.path, str(exc))
+            continue
+        if faces:
+            found.append((src.path, faces))
+        else:
+            report(src.path, "no face found in the reference image")
+    return found
+
+
+def largest_face(faces: list[Any]) -> Any:
+    """The face with the largest box."""
+    return max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
+
+
+def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
+    """One embedding per reference image: its face, or its largest face (said in one line) when it has several."""
+    from curate.analysis.backends import create_analyzer
+    from curate.media import printable
+
+    vecs = []
+    for path, faces in reference_faces(create_analyzer(backend), paths):
+        if len(faces) > 1:
+            _warn(f"{printable(path)}: {len(faces)} faces in the reference image; its largest face is the reference")
+        vecs.append(largest_face(faces).embedding)
+    if not vecs:
+        raise ValueError("no face found in the reference images")
+    return np.stack(vecs)
+
+
+def dataset_identity(
+    name: str,
+    subset: str,
+    references: list[str] | None = None,
+    threshold: float | None = None,
+    review: bool = False,
+    backend: str = "mediapipe",
+) -> tuple[IdentityScores, list[str]]:
+    """Decide the identity of a subset's faces through their tracks, store the fields, save the views."""
+    check_subset(subset)
+    from fiftyone import ViewField as F
+
+    from curate.store import load_dataset, read_columns, write_fields
+    from curate.tracks.update import update_tracks
+    from curate.workbench import KEEP_FIELD
+
+    ds = load_dataset(name)
+    view = ds.match(F("subset") == subset)
+    if not len(view):
+        raise ValueError(f"subset {subset} of {name!r} has no faces")
+    if ds.has_sample_field("backend"):  # one backend per dataset: the first face's (no full scan)
+        backend = view.limit(1).values("backend")[0] or backend
+    if not ds.has_sample_field("track") or len(view.exists("track", False)):  # extracted before tracks existed
+        update_tracks(ds, sorted(set(view.exists("track", False).distinct("source"))), progress=False)
+    fields = ["track", "source", "frame", "yaw", "landmarks_ok", *(["is_face"] if ds.has_sample_field("is_face") else [])]
+    cols = read_columns(view, fields, vector="embedding")
+    settings = identity_settings(backend)
+    reliable = reliable_faces(np.asarray(cols["yaw"], float), np.asarray(cols["landmarks_ok"], bool),
+                              settings.reliable_yaw, cols.get("is_face"))
+    reference = reference_vectors(backend, references) if references else None
+    groups = np.asarray([f"{s}\0{f}" for s, f in zip(cols["source"], cols["frame"])])
+    scores = score_identity(cols["embedding"], reference,
+                            settings.reference_threshold if threshold is None or not references else threshold,
+                            settings.cluster_threshold if threshold is None or references else threshold,
+                            tracks=np.asarray(cols["track"]), reliable=reliable, frame_groups=groups)
+    write_fields(ds, cols["id"], {
+        "identity_distance": [None if u else float(d) for d, u in zip(scores.distance, scores.unsure)],
+        "identity_ok": [None if u else bool(ok) for ok, u in zip(scores.ok, scores.unsure)],
+        "identity_cluster": scores.cluster.astype(int).tolist(),
+    })
+    mine = F("subset") == subset
+    wrong = ds.match(mine & (F("identity_ok") == False) & (F(KEEP_FIELD) != True))  # noqa: E712 - kept faces stay out
+    ds.save_view(WRONG_IDENTITY_VIEW, wrong.sort_by("identity_distance", reverse=True), overwrite=True)
+    unsure = ds.match(mine & (F("identity_ok") == None))  # noqa: E711
+    ds.save_view(UNSURE_VIEW, unsure.sort_by([("track", 1), ("frame", 1)]), overwrite=True)
+    saved = [WRONG_IDENTITY_VIEW, UNSURE_VIEW]
+    if review:
+        ds.save_view("identity_review", ds.match(mine).sort_by(
+            [(F("identity_ok") == None, -1), ("identity_distance", -1)]), overwrite=True)  # noqa: E711
+        saved.append("identity_review")
+    for old in ds.list_saved_views():
+        if old.startswith(f"identity: {subset} cluster"):
+            ds.delete_saved_view(old)
+    for label, count in zip(*np.unique(scores.cluster[scores.cluster >= 0], return_counts=True)):
+        if count >= 2 or label == 0:
+            vname = f"identity: {subset} cluster {label}"
+            ds.save_view(vname, ds.match(mine & (F("identity_cluster") == int(label))), overwrite=True)
+            saved.append(vname)
+    return scores, saved
+
+
+def usable_faces(view: Any) -> tuple[Any, dict[str, int]]:
+    """The faces gaps, export and dedupe use — not a non-face detection, not unsure, not another person —
+    and how many of each were left out."""
+    from fiftyone import ViewField as F
+
+    ds = view._root_dataset
+    rules = {}
+    if ds.has_sample_field("is_face"):
+        rules["not faces"] = F("is_face") == False  # noqa: E712
+    if ds.has_sample_field("identity_cluster"):
+        rules["unsure identity"] = (F("identity_cluster") == -1) & (F("is_face") != False)  # noqa: E712
+    if ds.has_sample_field("identity_ok"):
+        rules["other people"] = F("identity_ok") == False  # noqa: E712
+    left = {name: len(view.match(rule)) for name, rule in rules.items()}
+    for rule in rules.values():
+        view = view.match(~rule)
+    return view, {k: v for k, v in left.items() if v}
+
+
+def left_out_line(left: dict[str, int]) -> str:
+    """'left out: 3 not faces, 12 unsure identity' (empty when nothing was)."""
+    return "left out: " + ", ".join(f"{n} {what}" for what, n in left.items()) if left else ""

@@ -1,0 +1,1 @@
+"""Who is in each face, over time: shot cuts of a video and face tracks within its shots."""

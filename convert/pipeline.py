@@ -220,7 +220,7 @@ def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, se
             progress: bool = True, on_error: Callable[[Path | str, str], None] = report_error) -> ConvertSummary:
     """Convert videos, images and folders of them with a trained model."""
     from curate.analysis.backends import create_analyzer
-    from curate.identity import DEFAULT_THRESHOLD
+    from curate.identity import identity_settings
 
     summary = ConvertSummary()
 
@@ -231,7 +231,7 @@ def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, se
     swapper = Swapper(model_dir, settings.direction, settings.device)
     analyzer = create_analyzer(swapper.backend)
     reference = reference_embedding(analyzer, [Path(p) for p in settings.only], problem) if settings.only else None
-    threshold = settings.threshold if settings.threshold is not None else DEFAULT_THRESHOLD.get(swapper.backend, 0.35)
+    threshold = settings.threshold if settings.threshold is not None else identity_settings(swapper.backend).reference_threshold
     sources, bad = list_sources([str(p) for p in inputs])
     for path, reason in bad:
         problem(path, reason)

@@ -267,7 +267,11 @@ def dataset_dedupe(
         view = ds.match(F("subset") == sub)
         if not len(view):
             raise ValueError(f"subset {sub} of {name!r} has no faces")
-        view, left = usable_faces(view)  # non-faces, unsure and other people are not compared
+        everyone = view.values("id")
+        view, left = usable_faces(view)  # non-faces, unsure and other people are not compared ...
+        apart = sorted(set(everyone) - set(view.values("id")))
+        if apart and ds.has_sample_field("dup_group"):  # ... and belong to no group (nor to an earlier run's)
+            write_fields(ds, apart, {"dup_group": [None] * len(apart), "dup_keep": [None] * len(apart)})
         if not len(view):
             results[sub] = DuplicateGroups(np.zeros(0, np.int64), np.zeros(0, bool), left)
             continue

@@ -244,7 +244,8 @@ def duplicate_groups(name: str, subset: str | None = None) -> tuple[Any, list[st
     sizes: dict[Any, int] = {}
     for key in keys:
         sizes[key] = sizes.get(key, 0) + 1
-    rows = [(k, not bool(kp), -(b or 0.0), i) for i, k, kp, b in zip(ids, keys, keep, blur) if sizes[k] > 1]
+    rows = [(k, not bool(kp), -(b or 0.0), i) for i, k, kp, b in zip(ids, keys, keep, blur)
+            if k[1] is not None and sizes[k] > 1]  # faces dedupe left out (non-faces, unsure, others) have no group
     rows.sort(key=lambda r: (str(r[0][0]), r[0][1] if r[0][1] is not None else -1, r[1], r[2]))
     ordered = [r[3] for r in rows]
     remove = [r[3] for r in rows if r[1]]

@@ -17,7 +17,8 @@ from curate.analysis.backends.human_embedders import (
     face_square,
     five_points,
 )
-from curate.analysis.tfjs_torch import TFJSModule, op_types, read_weights, same_pad
+from curate.analysis.graph_torch import same_pad
+from curate.analysis.tfjs_torch import TFJSModule, op_types, read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

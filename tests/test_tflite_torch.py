@@ -11,7 +11,8 @@ import pytest
 from curate.analysis.backends import create_analyzer
 from curate.analysis.backends.mediapipe_backend import MODELS, OpenCVRunner, TorchRunner, _model_path, model_net
 from curate.analysis.hands import HandFinder
-from curate.analysis.tflite_torch import TFLiteModule, _same_pad
+from curate.analysis.graph_torch import same_pad as _same_pad
+from curate.analysis.tflite_torch import TFLiteModule
 from curate.media import iter_video
 
 ROOT = Path(__file__).resolve().parent.parent

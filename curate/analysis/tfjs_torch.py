@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
+
+from curate.analysis.graph_torch import (
+    GraphModule,
+    UnsupportedModelError,
+    from_nhwc,
+    nhwc_axis,
+    pad_same,
+    same_pad,
+    to_nhwc,
+)
 
 _NP_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "float16": np.float16,
               "uint8": np.uint8, "uint16": np.uint16}
@@ -43,10 +52,6 @@ OPS = frozenset(_UNARY) | frozenset(_BINARY) | {
     "MatMul", "_FusedMatMul", "Mean", "Sum", "Max", "Reshape", "Squeeze", "ConcatV2", "Pad", "PadV2", "MaxPool",
     "AvgPool", "Softmax", "Prelu", "LeakyRelu",
 }
-
-
-class UnsupportedModelError(RuntimeError):
-    """The model uses an operator, attribute or weight encoding this runner does not implement."""
 
 
 def load_model_json(path: Path | str) -> dict[str, Any]:
@@ -126,27 +131,6 @@ def _const_value(node: dict[str, Any]) -> np.ndarray | None:
     return np.full(dims, values[0], dtype=dtype) if len(values) == 1 else np.asarray(values, dtype).reshape(dims)
 
 
-def same_pad(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TensorFlow's SAME padding (before, after) along one axis; the odd pixel goes after."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def _to_nhwc(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 2, 3, 1) if x.dim() == 4 else x
-
-
-def _from_nhwc(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
-
-
-def _nhwc_axis(axis: int, rank: int) -> int:
-    """A TF (NHWC) axis of a tensor of this rank as the axis torch holds it in."""
-    axis %= rank
-    return (0, 2, 3, 1)[axis] if rank == 4 else axis
-
-
 def _as_operand(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A constant in TF layout, broadcastable against an activation held as torch holds it."""
     if like.dim() == 4 and c.dim() >= 1:
@@ -155,18 +139,15 @@ def _as_operand(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return c
 
 
-class TFJSModule(torch.nn.Module):
+class TFJSModule(GraphModule):
     """A TFJS graph model as a torch module: ``forward(NCHW float) -> list of outputs`` (TF shapes, batch first,
     in ``output_names`` order); ``run(NHWC numpy)`` is the numpy convenience."""
 
     def __init__(self, path: Path | str, outputs: list[str] | None = None):
-        super().__init__()
-        self.path = str(path)
+        super().__init__(path)
         spec = load_model_json(path)
         nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
         weights = read_weights(path)
-        self._weights = torch.nn.ParameterList()
-        self._const: dict[str, np.ndarray] = {}
         self._const_index: dict[str, int] = {}
         for name, node in nodes.items():
             if node["op"] == "Const":
@@ -179,7 +160,7 @@ class TFJSModule(torch.nn.Module):
         if len(self.input_names) != 1:
             raise UnsupportedModelError(f"{self.path}: {len(self.input_names)} inputs (one supported)")
         self.output_names = outputs or self._default_outputs(spec, nodes)
-        self._steps: list[tuple[Callable[..., torch.Tensor], list[str], str]] = []
+        self.graph_inputs, self.graph_outputs = self.input_names, self.output_names
         for name in self._order(nodes, self.output_names):
             node = nodes[name]
             if node["op"] not in ("Const", "Placeholder"):
@@ -231,14 +212,6 @@ class TFJSModule(torch.nn.Module):
                 stack.append((name, True))
                 stack.extend((i, False) for i in reversed(self._inputs(nodes[name])) if i not in seen)
         return order
-
-    def _param(self, array: np.ndarray) -> int:
-        self._weights.append(torch.nn.Parameter(torch.from_numpy(np.array(array, dtype=np.float32)),
-                                                requires_grad=False))
-        return len(self._weights) - 1
-
-    def _w(self, index: int) -> torch.Tensor:
-        return self._weights[index]
 
     def _const_param(self, name: str) -> int:
         if name not in self._const_index:
@@ -304,9 +277,7 @@ class TFJSModule(torch.nn.Module):
 
             def conv(x: torch.Tensor) -> torch.Tensor:
                 if pad == "SAME":
-                    ph = same_pad(x.shape[2], kh, stride[0], dil[0])
-                    pw = same_pad(x.shape[3], kw, stride[1], dil[1])
-                    x = F.pad(x, (*pw, *ph))
+                    x = pad_same(x, (kh, kw), stride, dil)
                 elif pad != "VALID":
                     x = F.pad(x, pad)
                 return post(F.conv2d(x, self._w(weight), None, stride, 0, dil, groups))
@@ -334,9 +305,9 @@ class TFJSModule(torch.nn.Module):
             axes = [int(a) for a in np.atleast_1d(const[ins[1]])]
             keep = bool(_attr(node, "keep_dims", False))
             reduce = {"Mean": torch.mean, "Sum": torch.sum, "Max": torch.amax}[op]
-            self._add(lambda x: _from_nhwc(reduce(_to_nhwc(x), dim=axes, keepdim=keep)), ins[:1], name)
+            self._add(lambda x: from_nhwc(reduce(to_nhwc(x), dim=axes, keepdim=keep)), ins[:1], name)
         elif op == "Softmax":
-            self._add(lambda x: _from_nhwc(torch.softmax(_to_nhwc(x), dim=-1)), ins[:1], name)
+            self._add(lambda x: from_nhwc(torch.softmax(to_nhwc(x), dim=-1)), ins[:1], name)
         elif op == "Reshape":
             shape = [int(v) for v in np.atleast_1d(const[ins[1]])]
 
@@ -344,21 +315,21 @@ class TFJSModule(torch.nn.Module):
                 target = list(shape)
                 if target and target[0] in (-1, 1) and -1 not in target[1:]:
                     target[0] = x.shape[0]  # the batch axis follows the input's batch
-                return _from_nhwc(_to_nhwc(x).reshape(target))
+                return from_nhwc(to_nhwc(x).reshape(target))
             self._add(reshape, ins[:1], name)
         elif op == "Squeeze":
             dims = _attr(node, "squeeze_dims", [])
 
             def squeeze(x: torch.Tensor) -> torch.Tensor:
-                y = _to_nhwc(x)
+                y = to_nhwc(x)
                 axes = [a % y.dim() for a in dims] or [a for a in range(y.dim()) if y.shape[a] == 1 and a > 0]
                 for a in sorted(axes, reverse=True):
                     y = y.squeeze(a)
-                return _from_nhwc(y)
+                return from_nhwc(y)
             self._add(squeeze, ins[:1], name)
         elif op == "ConcatV2":
             axis = int(np.asarray(const[ins[-1]]).ravel()[0])
-            self._add(lambda *xs: torch.cat(xs, _nhwc_axis(axis, xs[0].dim())), ins[:-1], name)
+            self._add(lambda *xs: torch.cat(xs, nhwc_axis(axis, xs[0].dim())), ins[:-1], name)
         elif op in ("Pad", "PadV2"):
             pads = np.asarray(const[ins[1]]).astype(int)  # TF rows (before, after), NHWC for 4-D
             value = float(np.asarray(const[ins[2]]).ravel()[0]) if op == "PadV2" else 0.0
@@ -401,25 +372,3 @@ class TFJSModule(torch.nn.Module):
                 self._add(lambda x: fn(x, _as_operand(self._w(idx), x)), ins[:1], out)
         else:
             self._add(fn, ins[:2], out)
-
-    def _add(self, fn: Callable[..., torch.Tensor], ins: list[str], out: str) -> None:
-        for t in ins:
-            if t in self._const:
-                raise UnsupportedModelError(f"{self.path}: constant operand {t} where an activation was expected")
-        self._steps.append((fn, ins, out))
-
-    # --- running ----------------------------------------------------------------------------------------------
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """NCHW float input -> the model's outputs (TF shapes, batch first), in ``output_names`` order."""
-        values: dict[str, torch.Tensor] = {self.input_names[0]: x}
-        for fn, ins, out in self._steps:
-            values[out] = fn(*(values[t] for t in ins))
-        return [_to_nhwc(values[t]) for t in self.output_names]
-
-    @torch.no_grad()
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """NHWC float numpy batch -> numpy outputs, computed on the module's device."""
-        device = next(self.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
-        return [o.float().cpu().numpy() for o in self(x)]

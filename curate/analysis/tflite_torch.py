@@ -12,7 +12,6 @@ axes (pad, concatenation, reshape, mean, fully connected) translate their axes.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,19 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from curate.analysis.graph_torch import (
+    GraphModule,
+    UnsupportedModelError,
+    from_nhwc,
+    nhwc_axis,
+    pad_same,
+    to_nhwc,
+)
+
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 4: np.int64}
 _ACTS: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
     0: lambda x: x, 1: F.relu, 2: lambda x: x.clamp(-1, 1), 3: lambda x: x.clamp(0, 6), 4: torch.tanh,
 }
-
-
-class UnsupportedModelError(RuntimeError):
-    """The model uses an operator or layout this runner does not implement."""
 
 
 def _options(op: Any, cls: Any) -> Any:
@@ -44,49 +48,18 @@ def _act(code: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return _ACTS[code]
 
 
-def _same_pad(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TensorFlow's SAME padding (before, after) along one axis; the extra pixel goes after."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def _pad_same(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1),
-              value: float = 0.0) -> torch.Tensor:
-    """An NCHW tensor padded as TensorFlow's SAME padding wants it for this window."""
-    ph = _same_pad(x.shape[2], kernel[0], stride[0], dilation[0])
-    pw = _same_pad(x.shape[3], kernel[1], stride[1], dilation[1])
-    return F.pad(x, (*pw, *ph), value=value)
-
-
-def _nhwc_axis(axis: int, rank: int) -> int:
-    """A TFLite (NHWC) axis of a 4-D tensor as the NCHW axis torch holds it in."""
-    axis %= rank
-    return (0, 2, 3, 1)[axis] if rank == 4 else axis
-
-
-def _to_nhwc(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 2, 3, 1) if x.dim() == 4 else x
-
-
-def _from_nhwc(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
-
-
-class TFLiteModule(torch.nn.Module):
+class TFLiteModule(GraphModule):
     """A TFLite model's subgraph 0 as a torch module: ``forward(NCHW float) -> list of outputs (TFLite shapes
     with any batch)``; ``run(NHWC numpy)`` is the numpy convenience."""
 
     def __init__(self, path: Path | str):
-        super().__init__()
+        super().__init__(path)
         import tflite
 
-        self.path = str(path)
         model = tflite.Model.GetRootAsModel(Path(path).read_bytes(), 0)
         graph = model.Subgraphs(0)
         self._graph, self._model, self._tfl = graph, model, tflite
         self._names = {v: k for k, v in tflite.BuiltinOperator.__dict__.items() if not k.startswith("_")}
-        self._const: dict[int, np.ndarray] = {}
         for t in range(graph.TensorsLength()):
             tensor = graph.Tensors(t)
             buf = model.Buffers(tensor.Buffer())
@@ -99,21 +72,13 @@ class TFLiteModule(torch.nn.Module):
         self.inputs = [graph.Inputs(i) for i in range(graph.InputsLength())]
         self.outputs = [graph.Outputs(i) for i in range(graph.OutputsLength())]
         self.output_names = [graph.Tensors(t).Name().decode() for t in self.outputs]
-        self._steps: list[tuple[Callable[..., torch.Tensor], list[int], int]] = []
-        self._weights = torch.nn.ParameterList()
+        self.graph_inputs, self.graph_outputs = self.inputs, self.outputs
         for i in range(graph.OperatorsLength()):
             self._compile(graph.Operators(i))
         del self._graph, self._model, self._tfl, self._const
         self.requires_grad_(False)
 
     # --- building ---------------------------------------------------------------------------------------------
-
-    def _param(self, array: np.ndarray) -> int:
-        self._weights.append(torch.nn.Parameter(torch.from_numpy(np.array(array, dtype=np.float32)), requires_grad=False))
-        return len(self._weights) - 1
-
-    def _w(self, index: int) -> torch.Tensor:
-        return self._weights[index]
 
     def _shape(self, t: int) -> tuple[int, ...]:
         tensor = self._graph.Tensors(t)
@@ -143,7 +108,7 @@ class TFLiteModule(torch.nn.Module):
 
             def conv(x: torch.Tensor) -> torch.Tensor:
                 if same:
-                    x = _pad_same(x, (kh, kw), stride, dil)
+                    x = pad_same(x, (kh, kw), stride, dil)
                 b = self._w(bias) if bias is not None else None
                 return act(F.conv2d(x, self._w(weight), b, stride, 0, dil, groups))
             self._add(conv, ins[:1], out)
@@ -154,7 +119,7 @@ class TFLiteModule(torch.nn.Module):
 
             def pool(x: torch.Tensor) -> torch.Tensor:
                 if same:
-                    x = _pad_same(x, k, s, value=float("-inf"))
+                    x = pad_same(x, k, s, value=float("-inf"))
                 return act(F.max_pool2d(x, k, s))
             self._add(pool, ins[:1], out)
         elif name == "ADD":
@@ -190,16 +155,16 @@ class TFLiteModule(torch.nn.Module):
                 raise UnsupportedModelError(f"{self.path}: RESIZE_BILINEAR without half-pixel centres")
         elif name == "RESHAPE":
             shape = self._shape(out)
-            self._add(lambda x: _from_nhwc(_to_nhwc(x).reshape(x.shape[0], *shape[1:])), ins[:1], out)
+            self._add(lambda x: from_nhwc(to_nhwc(x).reshape(x.shape[0], *shape[1:])), ins[:1], out)
         elif name == "CONCATENATION":
             opts = _options(op, tfl.ConcatenationOptions)
             axis, act = opts.Axis(), _act(opts.FusedActivationFunction())
             rank = len(self._shape(out))
-            self._add(lambda *xs: act(torch.cat(xs, _nhwc_axis(axis, rank))), ins, out)
+            self._add(lambda *xs: act(torch.cat(xs, nhwc_axis(axis, rank))), ins, out)
         elif name == "MEAN":
             keep = _options(op, tfl.ReducerOptions).KeepDims()
             axes = [int(a) for a in np.atleast_1d(const[ins[1]])]
-            self._add(lambda x: _from_nhwc(_to_nhwc(x).mean(dim=axes, keepdim=bool(keep))), ins[:1], out)
+            self._add(lambda x: from_nhwc(to_nhwc(x).mean(dim=axes, keepdim=bool(keep))), ins[:1], out)
         elif name == "FULLY_CONNECTED":
             opts = _options(op, tfl.FullyConnectedOptions)
             act = _act(opts.FusedActivationFunction())
@@ -208,7 +173,7 @@ class TFLiteModule(torch.nn.Module):
             shape = self._shape(out)
 
             def dense(x: torch.Tensor) -> torch.Tensor:
-                y = F.linear(_to_nhwc(x).reshape(x.shape[0], -1), self._w(weight),
+                y = F.linear(to_nhwc(x).reshape(x.shape[0], -1), self._w(weight),
                              self._w(bias) if bias is not None else None)
                 return act(y).reshape(x.shape[0], *shape[1:])
             self._add(dense, ins[:1], out)
@@ -231,25 +196,3 @@ class TFLiteModule(torch.nn.Module):
             self._add(with_const, [x_in], out)
         else:
             self._add(fn, ins, out)
-
-    def _add(self, fn: Callable[..., torch.Tensor], ins: list[int], out: int) -> None:
-        for t in ins:
-            if t in self._const and t not in self.inputs:
-                raise UnsupportedModelError(f"{self.path}: constant operand where an activation was expected")
-        self._steps.append((fn, ins, out))
-
-    # --- running ----------------------------------------------------------------------------------------------
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """NCHW float input -> the model's outputs (TFLite's shapes, batch first), in the file's output order."""
-        values: dict[int, torch.Tensor] = {self.inputs[0]: x}
-        for fn, ins, out in self._steps:
-            values[out] = fn(*(values[t] for t in ins))
-        return [_to_nhwc(values[t]) for t in self.outputs]
-
-    @torch.no_grad()
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """NHWC float numpy batch -> numpy outputs, on the module's device."""
-        device = next(self.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
-        return [o.float().cpu().numpy() for o in self(x)]

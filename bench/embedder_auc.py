@@ -47,12 +47,13 @@ def detect(rows: list[dict[str, str]], cache: Path | None) -> dict[str, np.ndarr
     if cache is not None and cache.exists():
         return dict(np.load(cache))
     from curate.analysis.backends import create_analyzer
+    from curate.analysis.backends.base import largest_face
 
     analyzer = create_analyzer("mediapipe")
     found, marks, ok, dlib_vec = [], [], [], []
     for r in rows:
         faces = analyzer.analyze(load_rgb(DATA / r["file"]))
-        face = max(faces, key=lambda f: f.bbox[2] * f.bbox[3]) if faces else None
+        face = largest_face(faces) if faces else None
         found.append(face is not None)
         marks.append(face.landmarks if face else np.zeros((68, 2)))
         ok.append(bool(face and face.landmarks_ok))

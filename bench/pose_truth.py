@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from curate.analysis.backends import create_analyzer
+from curate.analysis.backends.base import largest_face
 from curate.analysis.mesh import canonical_face, fit_canonical, frontalise, keypoints_from_mesh, mesh_to_68
 from curate.analysis.pose import (
     Pose,
@@ -57,7 +58,7 @@ def textured_face(rgb: np.ndarray, analyzer) -> tuple[np.ndarray, np.ndarray] | 
     faces = [f for f in analyzer.analyze(rgb) if f.mesh is not None]
     if not faces:
         return None
-    face = max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
+    face = largest_face(faces)
     return frontalise(face.mesh, fit_canonical(face.mesh)), face.mesh[:, :2]
 
 

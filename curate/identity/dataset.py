@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.analysis.backends.base import largest_face
 from curate.identity.score import IdentityScores, reliable_faces, score_identity
 from curate.subsets import check_subset
 
@@ -47,12 +48,6 @@ def identity_settings(backend: str) -> IdentitySettings:
     return _SETTINGS[_EMBEDDER_OF_BACKEND.get(backend, "dlib")]
 
 
-def _warn(message: str) -> None:
-    from tqdm import tqdm
-
-    tqdm.write(f"faceset: warning: {message}", file=sys.stderr)
-
-
 def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[Path | str, str], None] | None = None
                     ) -> list[tuple[Path, list[Any]]]:
     """(image, its faces) of each reference image that has any; bad files, videos and faceless images get an
@@ -81,20 +76,18 @@ def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[
     return found
 
 
-def largest_face(faces: list[Any]) -> Any:
-    """The face with the largest box."""
-    return max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
-
-
 def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
     """One embedding per reference image: its face, or its largest face (said in one line) when it has several."""
+    from tqdm import tqdm
+
     from curate.analysis.backends import create_analyzer
     from curate.media import printable
 
     vecs = []
     for path, faces in reference_faces(create_analyzer(backend), paths):
         if len(faces) > 1:
-            _warn(f"{printable(path)}: {len(faces)} faces in the reference image; its largest face is the reference")
+            tqdm.write(f"faceset: warning: {printable(path)}: {len(faces)} faces in the reference image; its largest "
+                       "face is the reference", file=sys.stderr)
         vecs.append(largest_face(faces).embedding)
     if not vecs:
         raise ValueError("no face found in the reference images")

@@ -86,6 +86,11 @@ class FaceAnalyzer(Protocol):
     def analyze(self, rgb: np.ndarray) -> list[AnalyzedFace]: ...
 
 
+def largest_face(faces: list[AnalyzedFace]) -> AnalyzedFace:
+    """The face with the largest detector box."""
+    return max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
+
+
 def l2_normalise(vector: np.ndarray) -> np.ndarray:
     """Unit-length float32 copy of a vector."""
     vec = np.asarray(vector, dtype=np.float32).ravel()

@@ -6,7 +6,8 @@ labelled face; before and after the ``is_face`` rule), and `faceset identity` pr
 bin in dominant and reference mode, after (tracks) and before (faceset 0.8's per-face rule: average-linkage
 clusters at 0.5, kept within 0.35 of the dominant centre or of the reference). Reference mode is run for
 every person with at least 40 labelled faces, the reference being the sample photo (Lin-Manuel Miranda) or
-a frame of the video cut around the person's first frontal labelled head.
+a frame of the video cut around a frontal labelled head of the person (the first whose largest
+face is that person's, landmarked, |yaw| within the embedding's reliable range).
 
 Split: short_hamilton_clip and single_performer were looked at while choosing the settings (tune);
 classroom and crowd never were (test).
@@ -77,23 +78,42 @@ def pr(kept: np.ndarray, truth: np.ndarray) -> str:
 
 
 def reference_image(labels: VideoLabels, video: Path, person: str, out: Path) -> Path | None:
-    """A frame of the video cut around the person's first frontal labelled head (2x the box)."""
-    for kf in labels.keyframes:
-        for h in kf["heads"]:
-            if h["person"] == person and h.get("face") == "frontal" and min(h["box"][2:]) >= 40:
-                cap = cv2.VideoCapture(str(video))
+    """A frame of the video cut around one of the person's frontal labelled heads (2.4x the box): the first
+    whose largest face lies on that head, landmarked and frontal enough for the embedding (what a user's photo
+    of the person shows)."""
+    from curate.analysis.backends import create_analyzer
+    from curate.analysis.backends.base import largest_face
+    from curate.analyze import face_pose
+    from curate.identity import identity_settings
+
+    max_yaw = identity_settings("mediapipe").reliable_yaw
+    analyzer = create_analyzer("mediapipe")
+    cap = cv2.VideoCapture(str(video))
+    try:
+        for kf in labels.keyframes:
+            for h in kf["heads"]:
+                if h["person"] != person or h.get("face") != "frontal" or min(h["box"][2:]) < 40:
+                    continue
                 cap.set(cv2.CAP_PROP_POS_FRAMES, kf["frame"])
                 ok, bgr = cap.read()
-                cap.release()
                 if not ok:
-                    return None
+                    continue
                 x, y, w, hh = h["box"]
                 cx, cy, side = x + w / 2, y + hh / 2, 1.2 * max(w, hh)
                 H, W = bgr.shape[:2]
-                crop = bgr[int(max(0, cy - side)):int(min(H, cy + side)), int(max(0, cx - side)):int(min(W, cx + side))]
-                path = out / f"{video.stem}-{person}.png"
-                cv2.imwrite(str(path), crop)
-                return path
+                x0, y0 = int(max(0, cx - side)), int(max(0, cy - side))
+                crop = bgr[y0:int(min(H, cy + side)), x0:int(min(W, cx + side))]
+                faces = analyzer.analyze(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+                if not faces:
+                    continue
+                face = largest_face(faces)
+                fx, fy, fw, fh = face.bbox
+                if face.landmarks_ok and abs(face_pose(face)[0]) <= max_yaw and labels.person_of(kf["frame"], [fx + x0, fy + y0, fw, fh])[0] == person:
+                    path = out / f"{video.stem}-{person}.png"
+                    cv2.imwrite(str(path), crop)
+                    return path
+    finally:
+        cap.release()
     return None
 
 

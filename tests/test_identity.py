@@ -55,6 +55,30 @@ def test_identity_is_decided_per_track():
     assert split.cluster[0] != split.cluster[4] and split.ok[:4].all() and not split.ok[4:].any()
 
 
+
+def test_reference_keeps_one_track_per_frame():
+    """Two look-alike tracks in the same frames, both within the reference threshold: only the nearer one is
+    the reference person there; a look-alike in other frames is still kept."""
+    rng = np.random.default_rng(3)
+    me = np.eye(16)[0]
+    twin = me + 0.25 * np.eye(16)[1]
+    emb = np.r_[me + rng.normal(0, .01, (4, 16)), twin + rng.normal(0, .01, (5, 16)), twin + rng.normal(0, .01, (2, 16))]
+    tracks = np.r_[[0] * 4, [1] * 5, [2] * 2]
+    groups = np.array(["f0", "f1", "f2", "f3", "f0", "f1", "f2", "f3", "f4", "f9", "f10"])
+    scores = score_identity(emb, reference=me[None], threshold=0.35, tracks=tracks, frame_groups=groups)
+    assert scores.distance[4] <= 0.35  # the twin is within the threshold ...
+    assert scores.ok[:4].all() and scores.wrong[4:9].all()  # ... but shares most frames with a nearer track
+    assert scores.ok[9:].all()  # alone in its frames: kept
+    alone = score_identity(emb, reference=me[None], threshold=0.35, tracks=tracks)
+    assert alone.ok.all()  # without the frames nothing tells them apart
+    # a second detection of the same face in one frame (its own one-face track, nearer): the long track loses
+    # that frame only
+    dup = np.r_[emb[:4], me[None]]
+    split = score_identity(dup, reference=me[None], threshold=0.35, tracks=np.r_[[0] * 4, [1]],
+                           frame_groups=np.array(["f0", "f1", "f2", "f3", "f2"]))
+    assert split.ok.tolist() == [True, True, False, True, True]
+
+
 def test_intruders_flagged_deleted_and_restored(samples, dataset_name):
     import fiftyone as fo
     from fiftyone import ViewField as F
@@ -132,3 +156,25 @@ def test_kept_faces_of_the_clip_are_lin_manuel_alone(samples, dataset_name):
         assert len(frames) == len(his.match(fo.ViewField("is_face") != False))  # noqa: E712 - all his faces kept
         assert "identity_unsure" in views
         assert set(ds.load_saved_view("identity_unsure").values("identity_ok")) == {None}
+
+
+def test_reference_face_the_embedding_cannot_judge_is_refused(samples, tmp_path, capsys):
+    """A profile reference (frame 30 of the clip: a man in close profile, mesh not placed) is refused with one
+    line naming the file, not silently used; with nothing usable left the command stops."""
+    import cv2
+
+    from curate.identity.dataset import reference_vectors
+
+    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 30)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    profile = tmp_path / "profile.png"
+    cv2.imwrite(str(profile), bgr)
+    with pytest.raises(ValueError, match="no usable face"):
+        reference_vectors("mediapipe", [str(profile)])
+    err = capsys.readouterr().err
+    assert "profile.png" in err and "not used" in err
+    vecs = reference_vectors("mediapipe", [str(profile), str(samples / "lin-manuel-miranda.png")])
+    assert len(vecs) == 1

@@ -77,20 +77,33 @@ def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[
 
 
 def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
-    """One embedding per reference image: its face, or its largest face (said in one line) when it has several."""
+    """One embedding per reference image: its face, or its largest face (said in one line) when it has several;
+    a face the embedding cannot judge (landmarks not placed, turned too far) is refused in one line."""
     from tqdm import tqdm
 
     from curate.analysis.backends import create_analyzer
     from curate.media import printable
 
+    from curate.analyze import face_pose
+    from curate.extract import report_error
+
+    max_yaw = identity_settings(backend).reliable_yaw
     vecs = []
     for path, faces in reference_faces(create_analyzer(backend), paths):
         if len(faces) > 1:
             tqdm.write(f"faceset: warning: {printable(path)}: {len(faces)} faces in the reference image; its largest "
                        "face is the reference", file=sys.stderr)
-        vecs.append(largest_face(faces).embedding)
+        face = largest_face(faces)
+        yaw = face_pose(face)[0]
+        if not face.landmarks_ok:
+            report_error(path, "the reference face's landmarks could not be placed (covered or blurred?); not used")
+        elif abs(yaw) > max_yaw:
+            report_error(path, f"the reference face is turned {abs(yaw):.0f} degrees, past the {max_yaw:.0f} the "
+                               "identity embedding can judge; not used (give a more frontal photo)")
+        else:
+            vecs.append(face.embedding)
     if not vecs:
-        raise ValueError("no face found in the reference images")
+        raise ValueError("no usable face found in the reference images")
     return np.stack(vecs)
 
 

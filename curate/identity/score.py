@@ -4,7 +4,8 @@ The embedding tells people apart on faces it can see (frontal enough, landmarked
 face is the same person as the frontal face it turned from, and the track says so. Each track (an image's
 face is a track of its own) becomes one unit: the mean of its reliable faces' embeddings. Units are
 clustered by average linkage with cannot-links between tracks that share a frame, and compared with the
-identity: the reference faces, or else the cluster holding the most faces. A track without a reliable face
+identity: the reference faces (a person is in a frame once: where two kept tracks share a frame, only the
+nearer one's face is kept there, and a track that shares most of its frames so is another person), or else the cluster holding the most faces. A track without a reliable face
 is *unsure*: not accepted, not flagged.
 """
 from __future__ import annotations
@@ -79,6 +80,21 @@ def _cluster_units(units: np.ndarray, has: np.ndarray, counts: np.ndarray, canno
     return labels
 
 
+def one_per_frame(face_dist: np.ndarray, candidates: np.ndarray, frame_groups: np.ndarray, unit: np.ndarray
+                  ) -> np.ndarray:
+    """The candidate faces kept when a person is in a frame at most once: in each frame the one whose track is
+    nearest the identity; a track that loses most of its faces that way is another person altogether."""
+    idx = np.flatnonzero(candidates)
+    order = idx[np.lexsort((face_dist[idx], np.asarray(frame_groups)[idx]))]
+    groups = np.asarray(frame_groups)[order]
+    first = np.r_[True, groups[1:] != groups[:-1]] if len(order) else np.zeros(0, dtype=bool)
+    kept = np.zeros(len(candidates), dtype=bool)
+    kept[order[first]] = True
+    lost = np.bincount(unit[candidates & ~kept], minlength=unit.max() + 1)
+    total = np.bincount(unit[candidates], minlength=unit.max() + 1)
+    return kept & ~(2 * lost >= np.maximum(total, 1))[unit]
+
+
 def score_identity(emb: np.ndarray, reference: np.ndarray | None = None, threshold: float = 0.35,
                    cluster_threshold: float = 0.5, tracks: np.ndarray | None = None,
                    reliable: np.ndarray | None = None, frame_groups: np.ndarray | None = None,
@@ -87,7 +103,8 @@ def score_identity(emb: np.ndarray, reference: np.ndarray | None = None, thresho
 
     Without ``reference`` the identity is the cluster (of tracks, linked below ``cluster_threshold``) with
     the most faces and a track is kept when it lies in it; with ``reference`` (embeddings of the right
-    person) a track is kept when its mean lies within ``threshold`` of theirs. ``tracks`` default to one
+    person) a track is kept when its mean lies within ``threshold`` of theirs, except in frames where a nearer
+    kept track has a face (all of it when that is most of its faces). ``tracks`` default to one
     per face, ``reliable`` to every face; ``frame_groups`` (one id per source frame) make cannot-links.
     """
     emb = normalise_rows(emb)
@@ -110,5 +127,8 @@ def score_identity(emb: np.ndarray, reference: np.ndarray | None = None, thresho
         unit_dist = np.linalg.norm(units - centre, axis=1)
         unit_ok = dominant
     unit_dist = np.where(has, unit_dist, np.nan)
-    return IdentityScores(unit_dist[unit], unit_ok[unit], ~has[unit], labels[unit],
+    ok = unit_ok[unit]
+    if reference is not None and len(reference) and frame_groups is not None:
+        ok = one_per_frame(unit_dist[unit], ok, frame_groups, unit)
+    return IdentityScores(unit_dist[unit], ok, ~has[unit], labels[unit],
                           threshold if reference is not None and len(reference) else cluster_threshold)

@@ -159,3 +159,16 @@ def test_coverage_is_recovered_from_the_aligned_landmarks(coverage):
     src = mean_face_3d()[:, :2] * 80 + rng.normal(0, 1.5, (68, 2)) + 300  # a face in a frame, with landmark noise
     matrix = alignment_matrix(src, 128, coverage)
     assert estimate_coverage(transform_points(src, matrix), 128) == pytest.approx(coverage, rel=1e-6)
+
+
+def test_a_face_found_twice_is_stored_once():
+    """Two detections whose landmarks land on one face (detector boxes apart enough to pass NMS) keep one face:
+    the landmarked one, then the higher score; faces side by side all stay."""
+    from curate.analysis.backends.base import distinct_faces
+
+    face = np.array([[100.0, 100.0], [180.0, 100.0], [140.0, 190.0]])
+    shifted = face + [12.0, 8.0]  # IoU of the landmark boxes ~0.6
+    neighbour = face + [90.0, 0.0]  # the next person: boxes touch, no overlap
+    assert distinct_faces([face, shifted, neighbour], [True, True, True], [0.6, 0.9, 0.7]) == [1, 2]
+    assert distinct_faces([face, shifted, neighbour], [True, False, True], [0.6, 0.9, 0.7]) == [0, 2]
+    assert distinct_faces([face, face + [70.0, 0.0]], [True, True], [0.9, 0.8]) == [0, 1]  # IoU ~0.06

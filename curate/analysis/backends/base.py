@@ -98,6 +98,34 @@ def l2_normalise(vector: np.ndarray) -> np.ndarray:
     return vec / norm if norm > 0 else vec
 
 
+SAME_FACE_IOU = 0.3  # landmark boxes overlapping more than this are one face found twice (bench/identity_truth.py)
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (x0, y0, x1, y1) box with each row of ``boxes``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum((box[2] - box[0]) * (box[3] - box[1]) + area - inter, 1e-9)
+
+
+def distinct_faces(landmarks: list[np.ndarray], ok: list[bool], scores: list[float],
+                   iou: float = SAME_FACE_IOU) -> list[int]:
+    """Indices of the faces to keep when two detections landed on one face (the detector boxes differ enough
+    to pass non-maximum suppression, the landmarks then agree): of overlapping ones the landmarked, then the
+    higher-scoring, face stays."""
+    boxes = [np.r_[np.min(p, axis=0), np.max(p, axis=0)] for p in landmarks]
+    kept: list[int] = []
+    for i in sorted(range(len(boxes)), key=lambda k: (not ok[k], -scores[k])):
+        if not kept or box_iou(boxes[i], np.stack([boxes[j] for j in kept])).max() <= iou:
+            kept.append(i)
+    return sorted(kept)
+
+
 @dataclass
 class StagedAnalyzer:
     """A backend made of three interchangeable stages."""
@@ -135,6 +163,7 @@ class StagedAnalyzer:
             located = [(dets, [next(results) for _ in dets]) for dets in found]
         else:
             located = [(dets, [self.locate(rgb, det) for det in dets]) for rgb, dets in zip(images, found)]
+        located = [_distinct(dets, results) for dets, results in located]
         marks = [(rgb, [f.landmarks for f in found]) for rgb, (_, found) in zip(images, located)]
         embed_frames = getattr(self.embedder, "embed_frames", None)
         embed_many = getattr(self.embedder, "embed_many", None)
@@ -154,3 +183,8 @@ class StagedAnalyzer:
             ]
             for (dets, found), vecs in zip(located, vectors)
         ]
+
+
+def _distinct(dets: list[Detection], results: list[LandmarkResult]) -> tuple[list[Detection], list[LandmarkResult]]:
+    keep = distinct_faces([r.landmarks for r in results], [r.ok for r in results], [d.score for d in dets])
+    return [dets[k] for k in keep], [results[k] for k in keep]

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from curate.analysis.align import transform_points, umeyama
-from curate.analysis.backends.base import Detection, LandmarkResult, ModelsMissingError, StagedAnalyzer
+from curate.analysis.backends.base import Detection, LandmarkResult, ModelsMissingError, StagedAnalyzer, box_iou
 from curate.analysis.landmarks import mean_face_3d
 from curate.analysis.mesh import (
     LEFT_EYE_CORNERS,
@@ -164,23 +164,13 @@ def decode_detections(scores: np.ndarray, raw: np.ndarray, min_score: float) -> 
     return decode_ssd(scores, raw, _anchors(), DET_SIZE, 6, min_score)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
-
-
 def weighted_nms(rows: np.ndarray, iou: float = 0.3) -> np.ndarray:
     """MediaPipe's weighted non-maximum suppression: overlapping hits averaged by score, top score kept."""
     width = rows.shape[1]
     rows = rows[np.argsort(-rows[:, 0])]
     out = []
     while len(rows):
-        overlap = _iou(rows[0, 1:5], rows[:, 1:5]) > iou
+        overlap = box_iou(rows[0, 1:5], rows[:, 1:5]) > iou
         group = rows[overlap]
         merged = group[0].copy()
         merged[1:] = (group[:, 1:] * group[:, :1]).sum(axis=0) / group[:, 0].sum()

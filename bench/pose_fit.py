@@ -24,7 +24,6 @@ import csv
 import sys
 import time
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -174,21 +173,6 @@ def mesh_features(mesh: np.ndarray) -> tuple[np.ndarray, float]:
     return out.ravel(), theta
 
 
-def keypoint_features(keypoints: np.ndarray, bbox: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """(features, eye-line angle in degrees) of BlazeFace's 6 keypoints (pixels): their x, y with the translation,
-    the scale and the eye line's angle removed, plus the detector box's centre and size in that frame."""
-    kps = np.asarray(keypoints, dtype=np.float64)[:, :2]
-    out, theta, centre, scale = _derolled(kps, kps[0], kps[1])
-    feats = [out.ravel()]
-    if bbox is not None:
-        x, y, w, h = bbox
-        t = np.radians(theta)
-        c, s = np.cos(t), np.sin(t)
-        off = (np.array([x + w / 2.0, y + h / 2.0]) - centre) @ np.array([[c, -s], [s, c]]) / scale
-        feats.append(np.array([off[0], off[1], np.sqrt(w * h) / scale]))
-    return np.concatenate(feats), theta
-
-
 def mirror_keypoints(keypoints: np.ndarray, width: float) -> np.ndarray:
     """BlazeFace keypoints of the image flipped left-right."""
     out = np.asarray(keypoints, dtype=np.float64)[:, :2].copy()
@@ -203,102 +187,48 @@ def mirror_bbox(bbox: np.ndarray, width: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------- angles
+# faceset's own functions (curate/analysis/pose.py): what the shipped corrections read. The angles are read in
+# AFLW's Euler order, R = Rx(-pitch) @ Ry(-yaw) @ Rz(roll) (pose_from_rotation / rotation_from_pose).
 def aflw_angles(rotation: np.ndarray) -> np.ndarray:
-    """(yaw, pitch, roll) degrees of a model-to-camera rotation (curate.analysis.pose's axes and signs) in
-    AFLW's Euler order, R = Rx(-pitch) @ Ry(-yaw) @ Rz(roll): roll about the face's own axis first, then yaw,
-    then pitch about the camera's x axis. Mirroring (R -> F R F, F = diag(-1, 1, 1)) negates yaw and roll."""
-    r = np.asarray(rotation, dtype=np.float64)
-    yaw = -np.degrees(np.arcsin(np.clip(r[0, 2], -1.0, 1.0)))
-    pitch = -np.degrees(np.arctan2(-r[1, 2], r[2, 2]))
-    roll = np.degrees(np.arctan2(-r[0, 1], r[0, 0]))
-    return np.array([yaw, pitch, roll])
+    """(yaw, pitch, roll) of a model-to-camera rotation, as faceset reads it."""
+    from curate.analysis.pose import pose_from_rotation
 
-
-def solve_rotation(points: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """Rotation matrix of curate.analysis.pose.solve_pose (same near-orthographic camera and start)."""
-    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64)[:, :2])
-    model = np.ascontiguousarray(model, dtype=np.float64)
-    centre = pts.mean(axis=0)
-    width = float(np.ptp(pts[:, 0]) + np.ptp(pts[:, 1])) / 2.0 or 1.0
-    focal = 8.0 * width
-    camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], dtype=np.float64)
-    model_width = float(np.ptp(model[:, 0]) + np.ptp(model[:, 1])) / 2.0
-    tvec = np.array([[0.0], [0.0], [focal * model_width / width]])
-    ok, rvec, _ = cv2.solvePnP(model, pts, camera, None, np.zeros((3, 1)), tvec, useExtrinsicGuess=True,
-                               flags=cv2.SOLVEPNP_ITERATIVE)
-    if not ok:
-        raise ValueError("solvePnP did not converge")
-    return cv2.Rodrigues(rvec)[0]
-
-
-def keypoint_rotation(keypoints: np.ndarray) -> np.ndarray:
-    """Rotation of BlazeFace's 6 keypoints against the canonical face (as keypoint_pose_raw)."""
-    from curate.analysis.mesh import canonical_face, keypoints_from_mesh
-
-    return solve_rotation(keypoints, keypoints_from_mesh(canonical_face()["vertices"]))
-
-
-def landmarks_rotation(landmarks: np.ndarray) -> np.ndarray:
-    """Rotation of 68 points against the 3D mean face (as estimate_pose)."""
-    from curate.analysis.pose import PNP_POINTS, _model_points
-
-    return solve_rotation(np.asarray(landmarks, dtype=np.float64)[PNP_POINTS], _model_points())
-
-
-def rotation_from_aflw(angles: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`aflw_angles`: R = Rx(-pitch) @ Ry(-yaw) @ Rz(roll) (standard right-handed matrices)."""
-    yaw, pitch, roll = np.radians(np.asarray(angles, dtype=np.float64))
-    a, b, c = -pitch, -yaw, roll
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    return rx @ ry @ rz
-
-
-YAW_KNOTS = (15.0, 30.0, 45.0, 60.0)
-PITCH_KNOTS = (10.0, 20.0)
+    return np.array(pose_from_rotation(rotation))
 
 
 def angle_basis(angles: np.ndarray) -> np.ndarray:
-    """Calibration basis of (yaw, pitch, roll) rows: the angles, odd hinges of yaw, hinges of pitch both ways and
-    three products; each column odd or even under mirroring (yaw, roll -> -yaw, -roll), so a fit on mirrored
-    copies keeps yaw and roll odd."""
-    a = np.atleast_2d(np.asarray(angles, dtype=np.float64))
-    y, p, r = a[:, 0], a[:, 1], a[:, 2]
-    cols = [y, p, r]
-    cols += [np.sign(y) * np.maximum(np.abs(y) - k, 0.0) for k in YAW_KNOTS]
-    cols += [np.maximum(s * p - k, 0.0) for k in PITCH_KNOTS for s in (1.0, -1.0)]
-    cols += [y * y / 90.0, np.abs(y) * p / 90.0, y * r / 90.0]
-    return np.stack(cols, axis=1)
+    from curate.analysis.pose import angle_basis as basis
+
+    return basis(angles)
 
 
-@lru_cache(maxsize=1)
-def _mesh_ids() -> np.ndarray:
-    """The 99 mesh vertices the mesh regressor reads: the 68-point map, MediaPipe's fit points and a few more."""
-    from curate.analysis.mesh import MESH_TO_68, canonical_face
+def poly2(x: np.ndarray) -> np.ndarray:
+    from curate.analysis.pose import pairwise_products
 
-    return np.unique(np.r_[MESH_TO_68, canonical_face()["fit_ids"], [1, 33, 263, 133, 362, 234, 454, 10, 152]])
+    return pairwise_products(x)
 
 
 def mesh_regressor_inputs(mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(base angles, features) of a 468x3 mesh: the canonical face's 3D fit read in AFLW's Euler order, and
-    [angle_basis(base), the fit's residuals (mesh in the canonical frame minus the canonical face, cm) at 99
-    vertices]."""
-    from curate.analysis.mesh import canonical_face, fit_canonical, frontalise
+    """(base angles, features) of the shipped mesh correction (c2)."""
+    from curate.analysis.pose import mesh_pose_inputs
 
-    pts = np.asarray(mesh, dtype=np.float64)
-    fit = fit_canonical(pts)
-    base = aflw_angles(fit[1])
-    ids = _mesh_ids()
-    resid = frontalise(pts[ids], fit) - canonical_face()["vertices"][ids]
-    return base, np.concatenate([angle_basis(base)[0], resid.ravel()])
+    return mesh_pose_inputs(mesh)
 
 
 def keypoint_regressor_inputs(keypoints: np.ndarray, bbox: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(base angles, features) of BlazeFace's 6 keypoints and box: solvePnP against the canonical face read in
-    AFLW's Euler order, and [base / 30, keypoint_features]."""
-    base = aflw_angles(keypoint_rotation(keypoints))
-    return base, np.concatenate([base / 30.0, keypoint_features(keypoints, bbox)[0]])
+    """(base angles, [base / 30, keypoint layout]) of BlazeFace's 6 keypoints and box (the kernel option kc2
+    reads these; the shipped kc1 reads curate's keypoint_pose_inputs, built from the same layout)."""
+    from curate.analysis.pose import keypoint_layout, keypoint_pose_raw
+
+    base = np.array(keypoint_pose_raw(keypoints))
+    return base, np.concatenate([base / 30.0, keypoint_layout(keypoints, tuple(bbox))])
+
+
+def landmark_base(landmarks: np.ndarray) -> np.ndarray:
+    """68-point solvePnP angles (the base of the shipped landmark correction, option d)."""
+    from curate.analysis.pose import estimate_pose
+
+    return np.array(estimate_pose(landmarks))
 
 
 # ----------------------------------------------------------------------------------------------------- models
@@ -349,21 +279,12 @@ class KernelModel:
         return self._kernel((np.atleast_2d(x) - self.mean) / self.sd) @ self.dual
 
 
-def poly2(x: np.ndarray) -> np.ndarray:
-    """x and the products x_i * x_j (i <= j) of each row."""
-    x = np.atleast_2d(x)
-    i, j = np.triu_indices(x.shape[1])
-    return np.concatenate([x, x[:, i] * x[:, j]], axis=1)
-
-
 # ----------------------------------------------------------------------------------------------------- step 2
 def derive(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per image: base angles and features of every option, for pass 0 (as it is), pass 1 (the mirrored image,
     as analysed) and 'syn' (pass 0's geometry mirrored exactly: the training copies)."""
     from curate.analysis.landmarks import mirror_landmarks
     from curate.analysis.mesh import mirror_mesh
-    from curate.analysis.pose import pose_from_keypoints
-
     n = len(f["width"])
     d: dict[str, np.ndarray] = {}
 
@@ -387,7 +308,7 @@ def derive(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                     put("coords_x_" + t, i, coords)
                 lm = f["lm68"][i, p]
                 for t, pts in [(tag, lm)] + ([("syn", mirror_landmarks(lm, w))] if p == 0 else []):
-                    put("lm_base_" + t, i, aflw_angles(landmarks_rotation(pts)))
+                    put("lm_base_" + t, i, landmark_base(pts))
             if f["found"][i, p]:
                 kps, box = f["kps"][i, p], f["bbox"][i, p]
                 variants = [(tag, kps, box)] + ([("syn", mirror_keypoints(kps, w), mirror_bbox(box, w))] if p == 0 else [])
@@ -395,7 +316,6 @@ def derive(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                     base, feats = keypoint_regressor_inputs(k, b)
                     put("kp_base_" + t, i, base)
                     put("kp_x_" + t, i, feats)
-                put("kp_stored_" + tag, i, np.array(pose_from_keypoints(kps)))
         # flip test-time augmentation: the face as found in the image and (mirrored back) in the mirrored image,
         # averaged; its mirror is exact, so pass "1" is the exact mirror
         if f["found"][i].all():
@@ -418,6 +338,22 @@ def derive(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             d[key.replace("kp_x_", "kp_quad_")] = np.concatenate(
                 [angle_basis(np.nan_to_num(d[key.replace("_x_", "_base_")])), poly2(np.nan_to_num(d[key][:, 3:]))], axis=1)
     return d
+
+
+OLD_KEYPOINT_KNOTS = (((0.0, 0.0), (9.4, 15.0), (21.6, 30.0), (36.2, 45.0), (48.3, 60.0)),
+                      ((0.0, 0.0), (10.7, 15.0), (23.5, 30.0)))  # faceset <= d217842's render calibration
+
+
+def old_keypoint_pose(raw: np.ndarray) -> np.ndarray:
+    """The keypoint pose faceset stored before the learned corrections (raw keypoint PnP in the earlier Euler
+    reading, as cached by step 1, through the render-fitted knots): the baseline row 'ka'."""
+    out = np.array(raw, dtype=np.float64)
+    for j, knots in enumerate(OLD_KEYPOINT_KNOTS):
+        r, t = np.array(knots).T
+        v = np.abs(out[:, j])
+        mapped = np.where(v > r[-1], np.minimum(90.0, t[-1] + v - r[-1]), np.interp(v, r, t))
+        out[:, j] = np.sign(out[:, j]) * mapped
+    return out
 
 
 def folds_of(n: int, k: int, seed: int) -> np.ndarray:
@@ -481,7 +417,7 @@ MESH_OPTIONS = [  # (label, base, features or None, model)
     ("d  68-pt solvePnP, AFLW order, calibrated", "lm_base", "lm_basis", lambda: RidgeModel(10.0)),
 ]
 KP_OPTIONS = [
-    ("ka stored (pose_from_keypoints)", "kp_stored", None, None),
+    ("ka stored before (raw keypoint PnP + render knots)", "kp_stored", None, None),
     ("kb0 keypoint PnP, AFLW order (no fit)", "kp_base", None, None),
     ("kb kb0 + piecewise-linear calibration", "kp_base", "kp_basis", lambda: RidgeModel(10.0)),
     ("kc1 kb0 + ridge on [basis, quadratic kp feats]", "kp_base", "kp_quad", lambda: RidgeModel(10.0)),
@@ -492,39 +428,23 @@ PUBLISHED = [("dlib 68 points", 23.1, 13.6, 10.5, 15.8), ("3DDFA", 5.40, 8.53, 8
              ("3DDFA-V2", 4.06, 5.26, 3.48, 4.27), ("6DRepNet", 3.63, 4.91, 3.37, 3.97)]
 
 
+SHIPPED = (("mesh_", "mesh_base", "mesh_x", 5, MESH_OPTIONS), ("kp_", "kp_base", "kp_quad", 3, KP_OPTIONS),
+           ("lm_", "lm_base", "lm_basis", 7, MESH_OPTIONS))  # c2, kc1, d: ridge weights only (kc2 keeps its
+# training rows, which would ship the research data's geometry; kc1 is 0.1 deg behind)
+
+
 def fit_all(y: np.ndarray, d: dict) -> dict[str, np.ndarray]:
-    """The recommended models (c2 for meshes, kc2 for keypoints) fitted on every image and its mirror: the
-    weights as plain arrays (np.savez, no pickles)."""
+    """The shipped corrections (c2 for meshes, kc1 for keypoints, d for stored 68 points) fitted on every image
+    and its exact mirror: plain arrays (np.savez, no pickles) for curate/data/pose/pose_aflw.npz."""
     out: dict[str, np.ndarray] = {}
-    for prefix, base, feats, make in (("mesh_", "mesh_base", "mesh_x", MESH_OPTIONS[5][3]),
-                                      ("kp_", "kp_base", "kp_x", KP_OPTIONS[4][3])):
+    for prefix, base, feats, k, options in SHIPPED:
         b0, x0 = d[base + "_0"], d[feats + "_0"]
-        ok = np.isfinite(b0).all(1)
-        model = make().fit(np.r_[x0[ok], d[feats + "_syn"][ok]],
-                           np.r_[y[ok] - b0[ok], y[ok] * SIGN - d[base + "_syn"][ok]])
+        ok = np.isfinite(b0).all(1) & np.isfinite(x0).all(1)
+        model = options[k][3]().fit(np.r_[x0[ok], d[feats + "_syn"][ok]],
+                                    np.r_[y[ok] - b0[ok], y[ok] * SIGN - d[base + "_syn"][ok]])
         out[prefix + "mean"], out[prefix + "sd"] = model.mean, model.sd
-        if isinstance(model, RidgeModel):
-            out[prefix + "coef"], out[prefix + "intercept"] = model.coef, model.intercept
-        else:
-            out[prefix + "train"], out[prefix + "dual"], out[prefix + "gamma"] = model.train, model.dual, np.array(model.gamma)
-    out["mesh_ids"] = _mesh_ids()
-    out["yaw_knots"], out["pitch_knots"] = np.array(YAW_KNOTS), np.array(PITCH_KNOTS)
+        out[prefix + "coef"], out[prefix + "intercept"] = model.coef, model.intercept
     return out
-
-
-def predict_mesh(weights: dict[str, np.ndarray], mesh: np.ndarray) -> np.ndarray:
-    """(yaw, pitch, roll) of a 468x3 mesh with saved weights (what curate/analysis/pose.py would do)."""
-    base, x = mesh_regressor_inputs(mesh)
-    z = (x - weights["mesh_mean"]) / weights["mesh_sd"]
-    return base + z @ weights["mesh_coef"].T + weights["mesh_intercept"]
-
-
-def predict_keypoints(weights: dict[str, np.ndarray], keypoints: np.ndarray, bbox: np.ndarray) -> np.ndarray:
-    """(yaw, pitch, roll) of BlazeFace's 6 keypoints and box with saved weights."""
-    base, x = keypoint_regressor_inputs(keypoints, bbox)
-    z = (x - weights["kp_mean"]) / weights["kp_sd"]
-    d2 = ((weights["kp_train"] - z) ** 2).sum(axis=1)
-    return base + np.exp(-float(weights["kp_gamma"]) * d2) @ weights["kp_dual"]
 
 
 def _row(label: str, s: dict, flip: dict | None = None) -> str:
@@ -565,6 +485,7 @@ def main() -> None:
     d = derive(f)
     for key, name in (("stored", "pose_stored"), ("mesh_raw", "pose_mesh_raw"), ("pose68", "pose_68")):
         d[key + "_0"], d[key + "_1"] = f[name][:, 0], f[name][:, 1]
+    d["kp_stored_0"], d["kp_stored_1"] = (old_keypoint_pose(f["pose_kp_raw"][:, k]) for k in (0, 1))
     derive_s = time.time() - t0
     y = np.where(keep[:, None], y_all, np.nan)
     fold = folds_of(len(files), args.folds, args.seed)
@@ -573,10 +494,8 @@ def main() -> None:
         weights = fit_all(np.nan_to_num(y), {k: np.where(keep[:, None] if v.ndim == 2 else keep, v, np.nan) for k, v in d.items()})
         args.save.parent.mkdir(parents=True, exist_ok=True)
         np.savez(args.save, **weights)
-        i = int(np.flatnonzero(f["has_mesh"][:, 0])[0])
-        print(f"wrote {args.save} ({args.save.stat().st_size / 1e6:.2f} MB); check on {files[i]}: mesh "
-              f"{np.round(predict_mesh(weights, f['mesh'][i, 0]), 2)}, keypoints "
-              f"{np.round(predict_keypoints(weights, f['kps'][i, 0], f['bbox'][i, 0]), 2)}, truth {np.round(y_all[i], 2)}")
+        print(f"wrote {args.save} ({args.save.stat().st_size / 1e6:.2f} MB); faceset reads it from "
+              "curate/data/pose/pose_aflw.npz")
         return
 
     mesh_sel = keep & f["has_mesh"][:, 0]
@@ -624,12 +543,12 @@ def main() -> None:
                    ("kd on the mesh faces", summary(tta_kp["p0"], y, kp_tta_sel & mesh_sel, fold), None)]
     if (kp_tta_sel & kp_only).any():
         kp_tta_rows.append(("kd on the real keypoint-only faces", summary(tta_kp["p0"], y, kp_tta_sel & kp_only, fold), None))
-    # the whole pipeline on every found face: mesh -> c2, keypoint-only -> kc2; vs stored and dlib
-    c2, kc2 = results[MESH_OPTIONS[5][0]], results[KP_OPTIONS[4][0]]
-    pipe = np.where(f["has_mesh"][:, :1], c2["p0"], kc2["p0"])
-    pipe1 = np.where(f["has_mesh"][:, 1:], c2["p1"], kc2["p1"])
+    # the shipped pipeline on every found face: mesh -> c2, keypoint-only -> kc1; vs stored and dlib
+    c2, kc1 = results[MESH_OPTIONS[5][0]], results[KP_OPTIONS[3][0]]
+    pipe = np.where(f["has_mesh"][:, :1], c2["p0"], kc1["p0"])
+    pipe1 = np.where(f["has_mesh"][:, 1:], c2["p1"], kc1["p1"])
     pipe_tta = np.where(mesh_tta_sel[:, None], tta_mesh["p0"],
-                        np.where(f["has_mesh"][:, :1], c2["p0"], np.where(kp_tta_sel[:, None], tta_kp["p0"], kc2["p0"])))
+                        np.where(f["has_mesh"][:, :1], c2["p0"], np.where(kp_tta_sel[:, None], tta_kp["p0"], kc1["p0"])))
     stored = f["pose_stored"][:, 0]
     dlib_pose = dl["pose"]
     dlib_sel = keep & np.isfinite(dlib_pose).all(1)
@@ -637,22 +556,22 @@ def main() -> None:
 
     ay = np.abs(y_all[:, 0])
     lines = []
-    best, bestk = mesh_rows[5][1], kp_rows[4][1]
+    best, bestk = mesh_rows[5][1], kp_rows[3][1]
     pipe_s = summary(pipe, y, found_sel, fold)
     flip_c2 = mesh_rows[5][2]
     lines += [
         "Head pose fitted on real faces (issue 25): AFLW2000-3D half (../shared/groundtruth/aflw2000, 984 images,",
         f"all with |angles| <= 99: {keep.sum()} kept), default analyzer (mediapipe), 5-fold CV by image (seed {args.seed}).",
         "",
-        "RECOMMENDATION",
+        "SHIPPED (curate/analysis/pose.py, weights curate/data/pose/pose_aflw.npz from --save)",
         f"  Faces with a mesh: option c2. CV MAE {best['mae']:.2f} ± {best['sd']:.2f} (fold SD), yaw/pitch/roll "
         f"{best['angles'][0]:.2f}/{best['angles'][1]:.2f}/{best['angles'][2]:.2f}; yaw MAE by |yaw| "
         + " / ".join(f"{e:.2f}" for e, _ in best["bins"]) + f" (0-30 / 30-60 / 60-99), n = {best['n']}.",
-        f"  Keypoint-only faces: option kc2. CV MAE {bestk['mae']:.2f} ± {bestk['sd']:.2f} on all {bestk['n']} found "
+        f"  Keypoint-only faces: option kc1 (kc2's kernel would ship its training rows). CV MAE {bestk['mae']:.2f} ± {bestk['sd']:.2f} on all {bestk['n']} found "
         f"faces' keypoints (yaw/pitch/roll {bestk['angles'][0]:.2f}/{bestk['angles'][1]:.2f}/{bestk['angles'][2]:.2f},"
-        f" yaw 30-60 {bestk['bins'][1][0]:.2f}); {kp_rows[4][2]['mae']:.2f} on the mesh faces' keypoints; with flip TTA (kd)"
+        f" yaw 30-60 {bestk['bins'][1][0]:.2f}); {kp_rows[3][2]['mae']:.2f} on the mesh faces' keypoints; kc2 with flip TTA (kd)"
         f" {kp_tta_rows[0][1]['mae']:.2f}.",
-        f"  Whole pipeline (c2, else kc2) on all {pipe_s['n']} found faces: MAE {pipe_s['mae']:.2f}, yaw/pitch/roll "
+        f"  Whole pipeline (c2, else kc1) on all {pipe_s['n']} found faces: MAE {pipe_s['mae']:.2f}, yaw/pitch/roll "
         f"{pipe_s['angles'][0]:.2f}/{pipe_s['angles'][1]:.2f}/{pipe_s['angles'][2]:.2f} (stored today: "
         f"{summary(stored, y, found_sel, fold)['mae']:.2f}).",
         f"  Flip symmetry of c2 on the real mirrored images: median |yaw + yaw'| {flip_c2['median'][0]:.2f}, |roll + roll'|"
@@ -675,26 +594,9 @@ def main() -> None:
         f"  Detection: {100 * found_sel.sum() / keep.sum():.1f} % of images' faces found (target 97 %): the misses are"
         " mostly |yaw| > 60 (table below).",
         "",
-        "  What the lead adds to curate/analysis/pose.py (the bench's functions are written to be copied):",
-        "    def aflw_angles(rotation) -> np.ndarray            # bench/pose_fit.py aflw_angles: R = Rx(-pitch) Ry(-yaw) Rz(roll)",
-        "    def angle_basis(angles) -> np.ndarray              # 14 columns: angles, odd yaw hinges 15/30/45/60, pitch hinges",
-        "                                                       # +-10/+-20, yaw^2/90, |yaw|*pitch/90, yaw*roll/90",
-        "    def pose_from_mesh(mesh) -> Pose:",
-        "        fit = fit_canonical(mesh); base = aflw_angles(fit[1])",
-        "        x = [angle_basis(base), (frontalise(mesh[ids], fit) - canonical_face()['vertices'][ids]).ravel()]",
-        "        return Pose(*(base + ((x - mesh_mean) / mesh_sd) @ mesh_coef.T + mesh_intercept))",
-        "    def pose_from_keypoints(keypoints, bbox) -> Pose:  # needs the detector box too (face.bbox)",
-        "        base = aflw_angles(solvePnP rotation of the 6 keypoints vs keypoints_from_mesh(canonical))",
-        "        x = [base / 30, keypoint_features(keypoints, bbox)]   # 12 de-rolled kp coords + box offset/size",
-        "        z = (x - kp_mean) / kp_sd; return Pose(*(base + exp(-kp_gamma * |kp_train - z|^2) @ kp_dual))",
-        "    Weights: one npz, e.g. curate/data/pose/pose_aflw.npz (mesh_ids 99, mesh_mean/sd 311, mesh_coef 3x311,",
-        "    mesh_intercept 3, kp_mean/sd 18, kp_train Nx18, kp_dual Nx3, kp_gamma; ~0.3 MB, np.load(allow_pickle=False)).",
-        "    Fitted by:  .venv/bin/python bench/pose_fit.py --save /tmp/posefit/pose_aflw.npz  (all images + mirrors).",
-        "    rotation_from_pose (used by keypoint_landmarks) should become the inverse of aflw_angles",
-        "    (bench: rotation_from_aflw), and face_pose must pass face.bbox to pose_from_keypoints.",
-        "    Caveat: the stored angles then follow AFLW's Euler order (roll about the face's own axis, pitch about the",
-        "    camera's x last); signs as in pose.py's docstring. bench/pose_truth.py renders with rotation_from_pose's",
-        "    order, so it would need the new inverse to stay comparable.",
+        "  In curate/analysis/pose.py: pose_from_rotation reads AFLW's Euler order (rotation_from_pose its inverse);",
+        "  pose_from_mesh = c2 (mesh_pose_inputs), pose_from_keypoints(keypoints, bbox) = kc1 (keypoint_pose_inputs),",
+        "  pose_from_landmarks = d (stored faces without their 3D mesh: `faceset pose` recomputes from the 68 points).",
         "",
         f"Signs checked on the data: corr(raw mesh fit, AFLW label) yaw {corr[0]:+.3f} (opposite, as README says), "
         f"pitch {corr[1]:+.3f}, roll {corr[2]:+.3f} (same).",
@@ -729,10 +631,10 @@ def main() -> None:
         "PIPELINE vs STORED vs DLIB BACKEND (yaw MAE per |true yaw| bin; each on the faces it finds)",
         head,
         _row("stored today (face_pose), all found", summary(stored, y, found_sel, fold)),
-        _row("c2 / kc2 (recommended), all found", pipe_s, flip_check(pipe[found_sel], pipe1[found_sel])),
-        _row("c2 / kc2 with flip TTA, all found", summary(pipe_tta, y, found_sel, fold)),
+        _row("c2 / kc1 (shipped), all found", pipe_s, flip_check(pipe[found_sel], pipe1[found_sel])),
+        _row("c2 / kc1 with flip TTA (kd), all found", summary(pipe_tta, y, found_sel, fold)),
         _row("dlib backend (HOG + 68 + estimate_pose)", summary(dlib_pose, y, dlib_sel, fold)),
-        _row("c2 / kc2 on the faces dlib also finds", summary(pipe, y, both, fold)),
+        _row("c2 / kc1 on the faces dlib also finds", summary(pipe, y, both, fold)),
         _row("dlib backend on the same faces", summary(dlib_pose, y, both, fold)),
         "",
         "DETECTION (central face found by the default analyzer) per |true yaw| bin",
@@ -762,10 +664,56 @@ def main() -> None:
         "over the 5 folds; flip = the same option on the mirrored image (analysed again, its own detection and",
         "mesh) against the exact mirror of the original's pose.",
     ]
+    lines += ["", *faceswap_degrees(f, y_all, mesh_sel), "", *retry_check(files, args.data, f, y_all, keep, pipe_s)]
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from report import emit
 
     emit(lines, args.out)
+
+
+def retry_check(files: list[str], data: Path, f: dict[str, np.ndarray], y: np.ndarray, keep: np.ndarray,
+                pipe: dict) -> list[str]:
+    """The images the cached pass found no face in, analysed by the current backend (which looks again, zoomed
+    out, at an image without faces): how many are found now and their error with the shipped weights (these
+    faces were never among the fitted ones)."""
+    from curate.analysis.backends import create_analyzer
+    from curate.analyze import face_pose
+
+    an = create_analyzer("mediapipe")
+    idx = np.flatnonzero(keep & ~f["found"][:, 0])
+    errs, meshed = [], 0
+    for i in idx:
+        rgb = cv2.cvtColor(cv2.imread(str(data / files[i])), cv2.COLOR_BGR2RGB)
+        face = central_face(an.analyze(rgb), rgb.shape)
+        if face is not None:
+            meshed += face.mesh is not None
+            errs.append(np.abs(np.array(face_pose(face)) - y[i]))
+    e = np.array(errs).reshape(-1, 3)
+    found = int((keep & f["found"][:, 0]).sum()) + len(e)
+    mae = (pipe["mae"] * pipe["n"] + e.mean(axis=1).sum()) / max(pipe["n"] + len(e), 1)
+    return [f"LOOKING AGAIN where no face was found (the backend's zoomed-out retry): {len(e)} of the {len(idx)} missed",
+            f"  faces found now ({meshed} with a mesh; median |true yaw| {np.median(np.abs(y[idx, 0])):.0f}); their MAE "
+            f"yaw/pitch/roll {'/'.join(f'{v:.2f}' for v in e.mean(axis=0)) if len(e) else '-'}. Faces found: {found} of "
+            f"{int(keep.sum())} = {100 * found / keep.sum():.1f} %; the whole pipeline's MAE with them: {mae:.2f}."]
+
+
+def faceswap_degrees(f: dict[str, np.ndarray], y: np.ndarray, sel: np.ndarray) -> list[str]:
+    """faceswap's own pose estimator (curate.interop.faceswap_geometry.pitch_yaw_roll: solvePnP of the aligned
+    landmarks against its 26-point head) on the same faces' 68 points, against the labels (|yaw| < 60)."""
+    from curate.interop.faceswap_geometry import pitch_yaw_roll
+
+    idx = np.flatnonzero(sel & (np.abs(y[:, 0]) < 60))
+    fs = np.array([pitch_yaw_roll(f["lm68"][i, 0]) for i in idx])
+    out = [f"FACESWAP'S DEGREES on the same {len(idx)} faces (|yaw| < 60; its estimator on faceset's 68 points):"]
+    for j, (name, col) in enumerate((("yaw", 1), ("pitch", 0), ("roll", 2))):
+        corr = float(np.corrcoef(fs[:, col], y[idx, j])[0, 1])
+        sign = 1.0 if corr >= 0 else -1.0
+        slope, bias = np.polyfit(y[idx, j], sign * fs[:, col], 1)
+        out.append(f"  {name:5s} correlation with the truth {corr:+.3f} (sign {'same as' if sign > 0 else 'opposite to'}"
+                   f" faceset's); sign-corrected slope {slope:.2f}, bias {bias:+.1f}, MAE "
+                   f"{np.abs(sign * fs[:, col] - y[idx, j]).mean():.2f}")
+    out.append("  (faceswap takes the pose of the aligned face, whose in-plane rotation is removed: its roll is ~0)")
+    return out
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ Each frontal sample photo's face (and four near-frontal frames of the sample cli
 orthographic) at known yaw -75..75 and pitch -30..30 in 15 degree steps, and at roll -20/+20, on a grey
 background. Every render goes through each estimator:
 
-- ``mesh fit``: the mediapipe backend's pose: the canonical face fitted to the mesh in 3D (what faceset stores)
+- ``mesh fit``: the canonical face fitted to the mesh in 3D; ``mesh fit, corrected``: what faceset stores
 - ``68 pnp (mesh)``: solvePnP of the 68 points derived from the same mesh against the 68-point mean face
 - ``68 pnp (dlib)``: dlib HOG + 68-point predictor + the same solvePnP (the dlib backend), where HOG finds it
 - ``keypoints``: BlazeFace's 6 keypoints (what a face whose mesh fails gets)
 
 Printed per estimator and angle: mean absolute error, the least-squares slope of estimate on truth (1.0 is
-calibrated; the yaw "scale question"), the bias at 0, and how many renders it measured. Photos alternate
-between a ``fit`` and a ``check`` half: the calibration knots in curate/analysis/pose.py come from the fit\nhalf, the check half judges them.
+calibrated; the yaw "scale question"), the bias at 0, and how many renders it measured, on two halves of the
+photos. The corrections in curate/analysis/pose.py are fitted on real labelled faces (bench/pose_fit.py), not
+on these renders: they are a second check, mostly past 60 degrees where real labels are few.
 The renders are a face mask without ears or hair: the numbers say how the estimators scale, not how often a
 detector finds real profiles (the extraction bench measures that on real video).
 """
@@ -28,7 +29,7 @@ import numpy as np
 
 from curate.analysis.backends import create_analyzer
 from curate.analysis.backends.base import largest_face
-from curate.analysis.mesh import canonical_face, fit_canonical, frontalise, keypoints_from_mesh, mesh_to_68
+from curate.analysis.mesh import canonical_face, fit_canonical, frontalise, mesh_to_68
 from curate.analysis.pose import (
     Pose,
     estimate_pose,
@@ -49,8 +50,8 @@ CANVAS, FACE_PX = 400, 170
 YAWS = range(-75, 76, 15)
 PITCHES = range(-30, 31, 15)
 ANGLES = ("yaw", "pitch", "roll")
-ESTIMATORS = ("mesh fit", "mesh fit, calibrated", "mesh pnp", "68 pnp (mesh)", "68 pnp (dlib)", "keypoints",
-              "keypoints, calibrated")
+ESTIMATORS = ("mesh fit", "mesh fit, corrected", "mesh pnp", "68 pnp (mesh)", "68 pnp (dlib)", "keypoints",
+              "keypoints, corrected")
 
 
 def textured_face(rgb: np.ndarray, analyzer) -> tuple[np.ndarray, np.ndarray] | None:  # noqa: ANN001
@@ -99,11 +100,11 @@ def estimates(rgb: np.ndarray, mp, dl) -> dict[str, Pose]:  # noqa: ANN001
         found = mp.locate(rgb, det)
         if found.mesh is not None:
             out["mesh fit"] = mesh_pose_raw(found.mesh)
-            out["mesh fit, calibrated"] = pose_from_mesh(found.mesh)
+            out["mesh fit, corrected"] = pose_from_mesh(found.mesh)
             out["68 pnp (mesh)"] = estimate_pose(mesh_to_68(found.mesh))
             out["mesh pnp"] = pose_from_mesh_2d(found.mesh)
         out["keypoints"] = keypoint_pose_raw(np.asarray(det.keypoints))
-        out["keypoints, calibrated"] = pose_from_keypoints(np.asarray(det.keypoints))
+        out["keypoints, corrected"] = pose_from_keypoints(np.asarray(det.keypoints), det.bbox)
     dets = dl.detector.detect(rgb)
     if dets:
         out["68 pnp (dlib)"] = estimate_pose(dl.landmarker.landmarks(rgb, max(dets, key=lambda d: d.score)))
@@ -139,19 +140,8 @@ def summary(rows: list[tuple[Pose, dict[str, Pose], str]], part: str) -> list[st
     return lines
 
 
-def knots(rows: list[tuple[Pose, dict[str, Pose], str]], name: str, k: int, truths: range) -> list[tuple[float, float]]:
-    """(median raw |estimate|, true |angle|) per true angle on the fit half: the calibration knots."""
-    out = [(0.0, 0.0)]
-    for t in sorted({abs(v) for v in truths if 0 < abs(v) <= 60}):  # past 60 the renders are a bare mask
-        vals = [np.sign(tr[k]) * e[name][k] for tr, e, p in rows
-                if p == "fit" and name in e and abs(tr[k]) == t and (k != 0 or tr[1] == 0) and (k != 1 or tr[0] == 0)]
-        if vals and np.median(vals) > out[-1][0] + 2.0:  # a knot where the estimator has saturated is left out
-            out.append((round(float(np.median(vals)), 1), float(t)))
-    return out
-
-
 def real_faces_check(mp, dl) -> list[str]:  # noqa: ANN001
-    """On the real clip: the mediapipe yaw (raw and calibrated) beside dlib's 68-point yaw on the same faces."""
+    """On the real clip: the mediapipe yaw (raw and corrected) beside dlib's 68-point yaw on the same faces."""
     clip = ROOT / "datasets" / "samples" / "short_hamilton_clip.mp4"
     pairs = []
     for _, rgb in iter_video(clip, every=2):
@@ -163,7 +153,7 @@ def real_faces_check(mp, dl) -> list[str]:  # noqa: ANN001
                     pairs.append((estimate_pose(pts).yaw, mesh_pose_raw(mesh).yaw, pose_from_mesh(mesh).yaw))
     a = np.array(pairs).reshape(-1, 3)
     lines = [f"-- real clip faces found by both (every 2nd frame, {len(a)} faces): mean |yaw| per dlib |yaw| bin",
-             f"{'dlib |yaw|':<12}{'n':>4}{'dlib':>8}{'mesh raw':>10}{'mesh cal':>10}"]
+             f"{'dlib |yaw|':<12}{'n':>4}{'dlib':>8}{'mesh raw':>10}{'mesh cor':>10}"]
     for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 40), (40, 60)):
         sel = (np.abs(a[:, 0]) >= lo) & (np.abs(a[:, 0]) < hi)
         if sel.any():
@@ -203,10 +193,6 @@ def main() -> None:
     for part in ("fit", "check"):
         lines += summary(rows, part)
     lines += real_faces_check(mp, dl)
-    lines.append("calibration knots from the fit half (curate/analysis/pose.py):")
-    for name in ("mesh fit", "keypoints"):
-        lines.append(f"  {name}: yaw {knots(rows, name, 0, YAWS)}")
-        lines.append(f"  {name}: pitch {knots(rows, name, 1, PITCHES)}")
     emit(lines, args.out)
     if sheet:
         cv2.imwrite(str(args.sheet), cv2.cvtColor(np.hstack(sheet), cv2.COLOR_RGB2BGR))

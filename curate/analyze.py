@@ -14,6 +14,7 @@ from curate.analysis.align import (
     DEFAULT_COVERAGE,
     DEFAULT_SIZE,
     alignment_matrix,
+    matrix_scale,
     transform_points,
     warp_face,
 )
@@ -26,7 +27,7 @@ from curate.analysis.expression import (
     mesh_expression_scores,
 )
 from curate.media import write_image
-from curate.analysis.pose import Pose, estimate_pose, pose_from_keypoints, pose_from_mesh
+from curate.analysis.pose import POSE_METHODS, Pose, estimate_pose, pose_from_keypoints, pose_from_mesh
 from curate.analysis.quality import blur_score, brightness, face_mask
 
 
@@ -62,11 +63,16 @@ def face_size(landmarks: np.ndarray) -> float:
 
 def face_pose(face: AnalyzedFace) -> Pose:
     """Head pose of a face: from its 3D mesh, else its 68 landmarks, else (no landmarks) the keypoints."""
+    return face_pose_and_method(face)[0]
+
+
+def face_pose_and_method(face: AnalyzedFace) -> tuple[Pose, str]:
+    """Head pose of a face and the estimator that gave it (stored as ``pose_method``)."""
     if face.mesh is not None:
-        return pose_from_mesh(face.mesh)
+        return pose_from_mesh(face.mesh), POSE_METHODS["mesh"]
     if not face.landmarks_ok and face.keypoints is not None:
-        return pose_from_keypoints(face.keypoints)
-    return estimate_pose(face.landmarks)
+        return pose_from_keypoints(face.keypoints, face.bbox), POSE_METHODS["keypoints"]
+    return estimate_pose(face.landmarks), POSE_METHODS["68"]
 
 
 def face_expression(face: AnalyzedFace) -> dict[str, float] | None:
@@ -84,7 +90,7 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
     crop = warp_face(rgb, matrix, settings.size)
     aligned = transform_points(face.landmarks, matrix)
     mask = face_mask(aligned, settings.size)
-    yaw, pitch, roll = face_pose(face)
+    (yaw, pitch, roll), pose_method = face_pose_and_method(face)
     scores = face_expression(face)
     record = {
         "bbox": [float(v) for v in face.bbox],
@@ -103,9 +109,11 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
         "expression": label_expression(scores, settings.thresholds) if scores else None,
         "expression_scores": scores,
         "landmarks_ok": bool(face.landmarks_ok),
+        "pose_method": pose_method,
     }
-    if face.mesh is not None:  # the dense mesh on the crop, for the App (x, y relative to the crop)
+    if face.mesh is not None:  # the dense mesh on the crop (x, y relative to the crop; depth in the same unit)
         record["mesh"] = (transform_points(face.mesh[:, :2], matrix) / settings.size).astype(np.float32)
+        record["mesh_z"] = (face.mesh[:, 2] * matrix_scale(matrix) / settings.size).astype(np.float32)
     if face.keypoints is not None:
         record["keypoints"] = np.round(face.keypoints, 2).tolist()
     return record, crop

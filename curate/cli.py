@@ -159,6 +159,23 @@ def tracks(
     typer.echo(f"saved view: {view} (one group per track: in the App, pick the view and page through each track)")
 
 
+@app.command()
+def pose(
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+) -> None:
+    """Recompute every face's yaw, pitch and roll with the current estimators from what the dataset stores (mesh,
+    landmarks, keypoints): no source is read again; pose_method says which estimator made each face's angles."""
+    dataset = _dataset(dataset_arg, dataset_opt)
+    from curate.pose_update import update_pose
+    from curate.store import DatasetNotFound, load_dataset
+    with user_errors(DatasetNotFound):
+        summary = update_pose(load_dataset(dataset))
+    typer.echo(summary.line())
+    typer.echo("gaps, filters and export read the new angles; run `faceset identity` again: which faces are frontal "
+               "enough to vote for their track's identity depends on yaw")
+
+
 @app.command("app")
 def app_command(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),

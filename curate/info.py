@@ -31,9 +31,21 @@ def dataset_info(name: str) -> dict[str, Any]:
         "expressions": dict(sorted((k or "unknown", v) for k, v in ds.count_values("expression.label").items()))
         if "expression" in schema else {},
         "landmarks_missing": len(ds.match(F("landmarks_ok") == False)) if "landmarks_ok" in schema else 0,  # noqa: E712
+        "pose_methods": _pose_methods(ds, "pose_method" in schema),
         "tracks": _track_counts(ds) if "track" in schema else {},
         "saved_views": ds.list_saved_views(),
     }
+
+
+def _pose_methods(ds: Any, recorded: bool) -> dict[str, int]:
+    """Faces per pose estimator (faces extracted before estimators were recorded: 'older')."""
+    from curate.analysis.pose import POSE_METHODS
+
+    out: dict[str, int] = {}
+    for method, n in (ds.count_values("pose_method") if recorded else {None: len(ds)}).items():
+        key = method if method in POSE_METHODS.values() else "older"
+        out[key] = out.get(key, 0) + n
+    return {k: v for k, v in out.items() if v}
 
 
 def _track_counts(ds: Any) -> dict[str, dict[str, int]]:
@@ -61,6 +73,11 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append(f"{'field':<14}{'min':>10}{'mean':>10}{'max':>10}")
         for f, r in info["ranges"].items():
             lines.append(f"{f:<14}{r['min']:>10.2f}{r['mean']:>10.2f}{r['max']:>10.2f}")
+    if info.get("pose_methods"):
+        older = info["pose_methods"].get("older", 0)
+        lines.append("pose estimators: " + ", ".join(f"{k}={v}" for k, v in info["pose_methods"].items())
+                     + (f" (the older angles are from an earlier estimator: `faceset pose {info['name']}` recomputes"
+                        " them)" if older else ""))
     if info.get("landmarks_missing"):
         lines.append(f"faces without landmarks (mesh failed; pose from detector keypoints): {info['landmarks_missing']}")
     for subset, t in info.get("tracks", {}).items():

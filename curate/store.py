@@ -220,10 +220,15 @@ def to_sample(record: dict[str, Any], source: str, frame: int, is_video: bool, s
         landmarks_ok=bool(record.get("landmarks_ok", True)),
         backend=backend,
     )
+    if record.get("pose_method"):
+        sample["pose_method"] = record["pose_method"]
     if record.get("mesh") is not None:
         # a float32 array (468 x 2, relative to the crop): ~40x cheaper to store than 468 Keypoint points;
-        # curate.mesh_view.draw_mesh (or the App's "draw the face mesh") turns a view's meshes into Keypoints
+        # curate.mesh_view.draw_mesh (or the App's "draw the face mesh") turns a view's meshes into Keypoints.
+        # mesh_z: each point's depth (into the scene, same unit), so the pose can be recomputed from the store
         sample["mesh"] = np.asarray(record["mesh"], dtype=np.float32)
+        if record.get("mesh_z") is not None:
+            sample["mesh_z"] = np.asarray(record["mesh_z"], dtype=np.float32)
     if record.get("keypoints"):
         sample["detector_keypoints"] = record["keypoints"]
     for name in SCORE_NAMES:

@@ -15,18 +15,14 @@ from curate.analysis.align import (
 )
 from curate.analysis.expression import ExpressionThresholds, expression_scores, label_expression
 from curate.analysis.landmarks import MIRROR, mean_face_3d, mirror_landmarks
-from curate.analysis.pose import estimate_pose
+from curate.analysis.pose import Pose, estimate_pose, rotation_from_pose
 from curate.analysis.quality import blur_score, brightness, face_mask
 
 
 def project(yaw: float = 0, pitch: float = 0, roll: float = 0, scale: float = 150, centre=(320, 240)) -> np.ndarray:
     """68 landmarks of the mean face turned by yaw, pitch, roll (orthographic)."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
     pts = mean_face_3d() * np.array([1, 1, -1])
-    return (pts @ (rz @ ry @ rx).T)[:, :2] * scale + np.array(centre)
+    return (pts @ rotation_from_pose(Pose(yaw, pitch, roll)).T)[:, :2] * scale + np.array(centre)
 
 
 def test_mirror_is_an_involution():

@@ -74,10 +74,14 @@ def between_affine(to_a: np.ndarray, to_b: np.ndarray) -> np.ndarray:
     return (to3(to_b) @ np.linalg.inv(to3(to_a)))[:2]
 
 
+def matrix_scale(matrix: np.ndarray) -> float:
+    """Scale factor of a 2x3 similarity matrix."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, dtype=np.float64)[:, :2]))))
+
+
 def warp_face(image: np.ndarray, matrix: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
     """Cut the aligned face out of an image with a 2x3 source-to-crop matrix."""
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+    interp = cv2.INTER_AREA if matrix_scale(matrix) < 1.0 else cv2.INTER_CUBIC
     return cv2.warpAffine(image, matrix, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -90,7 +94,7 @@ def estimate_coverage(crop_landmarks: np.ndarray, size: int) -> float:
     """Coverage an aligned crop was made with, recovered from its 68 landmarks (crop px, ``size`` side)."""
     template = mean_face_2d(size, 1.0)
     matrix = umeyama(np.asarray(crop_landmarks)[INNER_FACE], template[INNER_FACE])
-    return float(1.0 / np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    return 1.0 / matrix_scale(matrix)
 
 
 def median_coverage(crop_landmarks: list[np.ndarray], sizes: list[int]) -> float:

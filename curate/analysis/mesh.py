@@ -16,6 +16,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from curate.analysis.align import matrix_scale
+
 # iBUG 68 index i is mesh vertex MESH_TO_68[i]: per mirror pair of iBUG points, the mirror pair of mesh vertices
 # closest (median over faces) to where dlib's 68-point predictor puts them on the sample photos' and clip's
 # near-frontal faces; bench/mesh_map.py re-derives it. Median error 0.067 inter-ocular distances.
@@ -171,5 +173,5 @@ def crop_to_image(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     out = pts.copy()
     out[:, :2] = pts[:, :2] @ inv[:, :2].T + inv[:, 2]
     if pts.shape[1] > 2:
-        out[:, 2:] = pts[:, 2:] * float(np.sqrt(abs(np.linalg.det(inv[:, :2]))))
+        out[:, 2:] = pts[:, 2:] * matrix_scale(inv)
     return out

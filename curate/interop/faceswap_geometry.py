@@ -45,14 +45,30 @@ def center_offset(landmarks: np.ndarray, centering: str = DEFAULT_CENTERING) -> 
     """How far (unit face space) the crop centre moves from the legacy centre for a centering."""
     if centering == "legacy":
         return np.zeros(2)
+    rvec, tvec = head_pose(landmarks)
+    point = np.array([CENTER_POINTS[centering]], dtype=np.float64)
+    return cv2.projectPoints(point, rvec, tvec, CAMERA, np.zeros((4, 1)))[0].reshape(2) - 0.5
+
+
+CAMERA = np.array([[4.0, 0.0, 0.5], [0.0, 4.0, 0.5], [0.0, 0.0, 1.0]])  # faceswap's unit face space camera
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """faceswap's head pose of 68 landmarks: (rvec, tvec) of its 26-point 3D mean head in legacy face space."""
     c = _constants()
     aligned = transform_points(landmarks, legacy_matrix(landmarks))
-    camera = np.array([[4.0, 0.0, 0.5], [0.0, 4.0, 0.5], [0.0, 0.0, 1.0]])
-    dist = np.zeros((4, 1))
-    _, rvec, tvec = cv2.solvePnP(c["mean_face_3d_26"], aligned[c["core_landmarks"]], camera, dist,
+    _, rvec, tvec = cv2.solvePnP(c["mean_face_3d_26"], aligned[c["core_landmarks"]], CAMERA, np.zeros((4, 1)),
                                  flags=cv2.SOLVEPNP_ITERATIVE)
-    point = np.array([CENTER_POINTS[centering]], dtype=np.float64)
-    return cv2.projectPoints(point, rvec, tvec, camera, dist)[0].reshape(2) - 0.5
+    return rvec, tvec
+
+
+def pitch_yaw_roll(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """The (pitch, yaw, roll) degrees faceswap stores and sorts by: its head pose's Euler angles as
+    ``cv2.decomposeProjectionMatrix`` gives them."""
+    rvec, tvec = head_pose(landmarks)
+    proj = np.hstack([cv2.Rodrigues(rvec)[0], tvec])
+    euler = cv2.decomposeProjectionMatrix(proj)[-1].ravel()
+    return float(euler[0]), float(euler[1]), float(euler[2])
 
 
 def padding(size: int, coverage: float = DEFAULT_COVERAGE, centering: str = DEFAULT_CENTERING) -> int:

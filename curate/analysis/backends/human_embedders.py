@@ -33,7 +33,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from curate.analysis.align import umeyama
+from curate.analysis.align import matrix_scale, umeyama
 from curate.analysis.backends.base import l2_normalise
 
 DATA = Path(__file__).resolve().parent.parent.parent / "data" / "human"
@@ -96,7 +96,7 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """The crop of a 2x3 source->crop matrix, bilinear; large faces are first shrunk with area averaging so
     the crop does not alias; outside the image is black (as TF's crop_and_resize)."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    scale = matrix_scale(matrix)
     if scale < 0.5:  # cut the region, shrink it to ~crop resolution, and warp that
         corners = cv2.transform(np.array([[[0, 0], [size, 0], [0, size], [size, size]]], np.float64),
                                 cv2.invertAffineTransform(matrix))[0]

@@ -6,7 +6,8 @@ Each labelled face is found again in its frame by every backend (the face whose 
 the labelled centre, within a quarter of the face size). Printed per backend: faces found, agreement of the
 label with the hand label and the confusion matrix on the ``tune`` split and on the held-back ``test`` split
 (never used to set ranges), and the AUC with which the inner-lip gap alone separates mouth_open from smile.
-``--fit`` prints, from the tune split only, the mesh ranges that maximise agreement there.
+``--fit`` prints, from the tune split only, the mesh ranges that maximise agreement there (the smile of a mesh
+face is the learned model's since issue 26, so only ``mouth_open``'s range still matters for it).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from expression_set import ROOT, frames, read_set  # noqa: E402
 from report import emit  # noqa: E402
 
-from curate.analyze import face_pose  # noqa: E402
+from curate.analyze import face_expression, face_pose  # noqa: E402
 from curate.analysis.backends import create_analyzer  # noqa: E402
 from curate.analysis.expression import (  # noqa: E402
     MESH_RANGES,
@@ -52,8 +53,9 @@ def measure(backends: list[str]) -> dict[str, list[dict | None]]:
                 best = min(faces, key=lambda f: np.linalg.norm(f.landmarks.mean(0) - (r["cx"], r["cy"])), default=None)
                 if best is None or np.linalg.norm(best.landmarks.mean(0) - (r["cx"], r["cy"])) > 0.25 * r["size"]:
                     continue
-                if best.mesh is not None:
-                    out[name][i] = {"kind": "mesh", "yaw": face_pose(best).yaw, **mesh_expression_ratios(best.mesh, best.eyes)}
+                if best.mesh is not None:  # the stored smile: the learned model on the mesh and the frame
+                    out[name][i] = {"kind": "mesh", "yaw": face_pose(best).yaw, **mesh_expression_ratios(best.mesh, best.eyes),
+                                    "smile": face_expression(best, rgb)["smile"]}
                 elif best.landmarks_ok:
                     out[name][i] = {"kind": "68", "yaw": face_pose(best).yaw, **expression_ratios(best.landmarks)}
     return out
@@ -63,7 +65,10 @@ def label_of(ratios: dict | None, mesh_ranges: dict = MESH_RANGES) -> str | None
     """The stored label for measured ratios (None: face not found or no landmarks)."""
     if ratios is None:
         return None
-    return label_expression(scores_from_ratios(ratios, mesh_ranges if ratios["kind"] == "mesh" else _RANGES))
+    scores = scores_from_ratios(ratios, mesh_ranges if ratios["kind"] == "mesh" else _RANGES)
+    if "smile" in ratios:  # a mesh face: the learned smile, as describe_face stores it
+        scores["smile"] = ratios["smile"]
+    return label_expression(scores)
 
 
 def confusion(truth: list[str], pred: list[str | None]) -> tuple[str, float, int]:

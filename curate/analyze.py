@@ -24,7 +24,7 @@ from curate.analysis.expression import (
     ExpressionThresholds,
     expression_scores,
     label_expression,
-    mesh_expression_scores,
+    mesh_expression,
 )
 from curate.media import write_image
 from curate.analysis.pose import POSE_METHODS, Pose, estimate_pose, pose_from_keypoints, pose_from_mesh
@@ -75,10 +75,12 @@ def face_pose_and_method(face: AnalyzedFace) -> tuple[Pose, str]:
     return estimate_pose(face.landmarks), POSE_METHODS["68"]
 
 
-def face_expression(face: AnalyzedFace) -> dict[str, float] | None:
-    """Expression scores from the mesh (+ iris), else the 68 landmarks; None when the landmarks were guessed."""
+def face_expression(face: AnalyzedFace, rgb: np.ndarray | None = None) -> dict[str, float] | None:
+    """Expression scores from the mesh (+ iris), else the 68 landmarks; None when the landmarks were guessed.
+    With a mesh, ``smile`` is the learned model's probability: on mesh features and the emotion network's view
+    of the face in ``rgb`` (the frame the face was found in), or on the mesh features alone without it."""
     if face.mesh is not None:
-        return mesh_expression_scores(face.mesh, face.eyes)
+        return mesh_expression(face.mesh, face.eyes, rgb, face.landmarks)
     if not face.landmarks_ok:
         return None
     return expression_scores(face.landmarks)
@@ -91,7 +93,7 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
     aligned = transform_points(face.landmarks, matrix)
     mask = face_mask(aligned, settings.size)
     (yaw, pitch, roll), pose_method = face_pose_and_method(face)
-    scores = face_expression(face)
+    scores = face_expression(face, rgb)
     record = {
         "bbox": [float(v) for v in face.bbox],
         "det_score": float(face.score),
@@ -234,11 +236,26 @@ def frame_group(settings: AnalysisSettings) -> int:
 def describe_known_face(
     rgb: np.ndarray, landmarks: np.ndarray, embedder: Any, settings: AnalysisSettings,
     bbox: tuple[float, float, float, float] | None = None, score: float = 1.0,
+    mesh: np.ndarray | None = None, eyes: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Record and crop of a face whose 68 landmarks are already known (imported sets): no detection."""
+    """Record and crop of a face whose 68 landmarks are already known (imported sets): no detection.
+
+    Expression: without ``mesh`` the 68-point scores (what imports get today: their files hold 68 points);
+    given the face's 468-point ``mesh`` (+ iris ``eyes``, source pixels) the same scores as an extracted face
+    with a mesh — the learned smile on the mesh and the emotion network's view of ``rgb`` — and the mesh is
+    stored. Pose and alignment stay with the known 68 points either way."""
     pts = np.asarray(landmarks, dtype=np.float64).reshape(68, 2)
     if bbox is None:
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         bbox = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
     face = AnalyzedFace(tuple(float(v) for v in bbox), float(score), pts, embedder.embed(rgb, pts))
-    return describe_face(rgb, face, settings)
+    record, crop = describe_face(rgb, face, settings)
+    if mesh is not None:
+        mesh = np.asarray(mesh, np.float64)
+        scores = mesh_expression(mesh, eyes, rgb, pts)
+        record["expression_scores"] = scores
+        record["expression"] = label_expression(scores, settings.thresholds)
+        matrix = np.asarray(record["align_matrix"])
+        record["mesh"] = (transform_points(mesh[:, :2], matrix) / settings.size).astype(np.float32)
+        record["mesh_z"] = (mesh[:, 2] * matrix_scale(matrix) / settings.size).astype(np.float32)
+    return record, crop

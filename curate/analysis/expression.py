@@ -23,10 +23,20 @@ The mesh ranges were set on the ``tune`` half of the hand-labelled set in ``data
 mouth and a broad smile narrows the eyes: both stay smiles. Talking and singing open the mouth without the
 smile's width and lift, so they are ``mouth_open``. Thresholds are adjustable: pass your own to
 :func:`label_expression` or ``--expression-threshold smile=0.6``.
+
+The stored ``smile`` of a face with a mesh is learned, not a ramp (issue 26; ``bench/smile_fit.py``): the
+probability of a logistic regression (:class:`SmileModel`, weights in ``curate/data/human/smile_lr.npz``, fitted
+on GENKI-4K) on the 12 mirror-symmetric mesh features of :func:`smile_features` and the 7 logits of the Human
+emotion network (``backends/human_emotion.py``) on an upright 64 px crop, averaged with its mirror
+(:func:`mesh_expression`). Without the image only the mesh features are used (``smile_lr_geometry.npz``). The
+68-point smile keeps its ramp. :func:`expression_from_crop` recomputes the scores of a stored face from its
+aligned crop (relabelling without the source video).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -166,3 +176,139 @@ def label_expression(scores: dict[str, float], thresholds: ExpressionThresholds 
         if scores.get(f.name, 0.0) >= getattr(thresholds, f.name):
             return f.name
     return "neutral"
+
+
+# --- the learned smile (issue 26) ----------------------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "human"
+SMILE_MODEL = DATA / "smile_lr.npz"  # geometry + emotion logits (bench/smile_fit.py --save)
+SMILE_MODEL_GEOMETRY = DATA / "smile_lr_geometry.npz"  # geometry only: faces scored without their image
+
+SMILE_FEATURES = ("eye_aspect", "mouth_gap", "mouth_width", "corner_lift", "brow_height",
+                  "corner_below_nose", "corner_depth", "corner_x", "upper_lip_below_nose", "lower_lip_below_nose",
+                  "corner_vs_lip_mid", "cheek_height")
+
+
+def symmetric_frontal(mesh: np.ndarray) -> np.ndarray:
+    """The mesh in the canonical face's frame (centimetres, head pose removed), symmetrised: each vertex
+    averaged with its mirror twin reflected, so features taken on it are unchanged by a left-right flip."""
+    from curate.analysis import mesh as m
+
+    pts = m.frontalise(mesh, m.fit_canonical(mesh))
+    twin = pts[m.mesh_mirror()] * np.array([-1.0, 1.0, 1.0])
+    return (pts + twin) / 2.0
+
+
+def smile_features(mesh: np.ndarray, eyes: np.ndarray | None = None) -> np.ndarray:
+    """The 12 mesh features of the smile model (``SMILE_FEATURES`` order): the five ratios of
+    :func:`mesh_expression_ratios`, then mouth-corner geometry in the symmetrised canonical frame (cm)."""
+    from curate.analysis import mesh as m
+
+    r = mesh_expression_ratios(mesh, eyes)
+    p = symmetric_frontal(mesh)
+    corner = p[m.MOUTH_CORNERS[0]]  # symmetrised: the right corner equals the mirrored left
+    nose = p[m.NOSE_TIP]
+    lip_mid = (p[13] + p[14]) / 2
+    return np.array([
+        r["eye_aspect"], r["mouth_gap"], r["mouth_width"], r["corner_lift"], r["brow_height"],
+        corner[1] - nose[1],  # corners rise toward the nose in a smile
+        corner[2] - nose[2],  # and go back (z into the scene)
+        abs(corner[0]),  # half mouth width
+        p[0, 1] - nose[1],  # upper lip top
+        p[17, 1] - nose[1],  # lower lip bottom
+        corner[1] - lip_mid[1],  # corners above the lips' middle
+        p[205, 1] - nose[1],  # cheek (under the eye, beside the nose) rises
+    ])
+
+
+@dataclass(frozen=True)
+class SmileModel:
+    """A logistic regression on raw features (standardisation folded into ``weights``), read from the plain
+    ``.npz`` that ``bench/smile_fit.py --save`` writes (no pickles)."""
+
+    feature_names: tuple[str, ...]
+    weights: np.ndarray
+    bias: float
+    emotion_crop: str  # "upright:1.2" when the last 7 features are the emotion network's logits, else ""
+
+    @classmethod
+    def load(cls, path: Path | str) -> SmileModel:
+        with np.load(path, allow_pickle=False) as d:
+            return cls(tuple(str(n) for n in d["feature_names"]), np.asarray(d["weights"], np.float64),
+                       float(d["bias"]), str(d["emotion_crop"]))
+
+    @property
+    def uses_emotion(self) -> bool:
+        return bool(self.emotion_crop)
+
+    def probability(self, features: np.ndarray) -> float:
+        """P(smile) of one face's features (mesh features, then the logits when the model uses them)."""
+        z = float(np.asarray(features, np.float64) @ self.weights + self.bias)
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+
+@lru_cache(maxsize=4)
+def smile_model(path: str = str(SMILE_MODEL)) -> SmileModel:
+    """The shipped smile model (cached)."""
+    model = SmileModel.load(path)
+    if model.feature_names[:len(SMILE_FEATURES)] != SMILE_FEATURES:
+        raise ValueError(f"{path}: features {model.feature_names} do not start with {SMILE_FEATURES}")
+    return model
+
+
+def learned_smile(mesh: np.ndarray, eyes: np.ndarray | None = None, logits: np.ndarray | None = None) -> float:
+    """P(smile) from the mesh (+ iris eyes) and the emotion network's mirror-averaged logits; without logits
+    the geometry-only model."""
+    geo = smile_features(mesh, eyes)
+    if logits is None:
+        return smile_model(str(SMILE_MODEL_GEOMETRY)).probability(geo)
+    return smile_model().probability(np.r_[geo, np.asarray(logits, np.float64).ravel()])
+
+
+def face_logits(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The emotion network's mirror-averaged logits (7) of one face, on the crop the smile model was fitted with."""
+    from curate.analysis.backends.human_emotion import emotion_logits, parse_crop
+
+    return emotion_logits(rgb, [landmarks], parse_crop(smile_model().emotion_crop))[0]
+
+
+def mesh_expression(mesh: np.ndarray, eyes: np.ndarray | None = None, rgb: np.ndarray | None = None,
+                    landmarks: np.ndarray | None = None) -> dict[str, float]:
+    """The stored scores of a face with a mesh: the mesh ramps of :func:`mesh_expression_scores` with ``smile``
+    from the learned model (with the emotion network when the image and 68 landmarks are given)."""
+    from curate.analysis.mesh import mesh_to_68
+
+    scores = mesh_expression_scores(mesh, eyes)
+    logits = None
+    if rgb is not None:
+        logits = face_logits(rgb, mesh_to_68(mesh) if landmarks is None else landmarks)
+    scores["smile"] = learned_smile(mesh, eyes, logits)
+    return scores
+
+
+@lru_cache(maxsize=1)
+def _iris_landmarker():  # noqa: ANN202
+    from curate.analysis.backends.mediapipe_backend import FaceMeshLandmarker
+
+    return FaceMeshLandmarker(iris=True)
+
+
+def expression_from_crop(crop: np.ndarray, landmarks: np.ndarray, mesh: np.ndarray | None = None,
+                         mesh_z: np.ndarray | None = None, iris: bool = True) -> dict[str, float] | None:
+    """Expression scores of a stored face recomputed from its aligned crop, without the source frame.
+
+    ``crop``: the stored RGB crop (the sample's ``filepath``); ``landmarks``: its 68 points in crop pixels
+    (``transform_points(source_landmarks, align_matrix)``); ``mesh``: the stored mesh (x, y relative to the
+    crop) and ``mesh_z`` its depth in the same unit. With a mesh the learned smile uses the emotion network on
+    the crop and, with ``iris``, eye contours found again by the iris model on the crop (datasets do not store
+    them); without a mesh the 68-point scores. Stored meshes without ``mesh_z`` (old datasets) give None: the
+    pose-free features need the depth. On GENKI-4K the result agrees with the frame's (bench/smile_fit.py)."""
+    size = crop.shape[1]
+    if mesh is None:
+        return expression_scores(np.asarray(landmarks, np.float64))
+    if mesh_z is None:
+        return None
+    pts = np.column_stack([np.asarray(mesh, np.float64).reshape(-1, 2) * size,
+                           np.asarray(mesh_z, np.float64).ravel() * size])
+    eyes = _iris_landmarker().eyes(crop, pts) if iris else None
+    return mesh_expression(pts, eyes, crop, landmarks)

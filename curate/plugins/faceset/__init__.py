@@ -567,7 +567,8 @@ class IdentityReview(foo.Operator):
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
         _subset_choice(inputs)
-        inputs.float("threshold", default=0.35, label="Max distance to the identity")
+        inputs.float("threshold", label="Max linkage distance between tracks of one person",
+                     description="empty: the measured default of the dataset's embedding (as the CLI)")
         return types.Property(inputs, view=types.View(label="Identity review"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:

@@ -367,3 +367,24 @@ def test_filter_finds_the_faces_without_expression(samples, dataset_name):
     assert len(unknown) == len(ds.match(fo.ViewField("landmarks_ok") == False)) > 0  # noqa: E712
     both = filter_view(ds, expression=["unknown", "neutral"])
     assert len(both) == len(unknown) + len(ds.match(fo.ViewField("expression.label") == "neutral"))
+
+
+def test_a_face_without_a_mesh_has_exactly_mirrored_pose(mp, samples):
+    """A face the mesh cannot place (frame 30 of the clip: a man in close profile) takes its pose from the
+    detector's keypoints, averaged with the mirrored image's detection: a mirrored frame gives exactly the
+    opposite yaw and roll, and the profile reads as turned away to the image's left."""
+    import cv2
+
+    from curate.analyze import face_pose
+
+    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 30)
+    ok, bgr = cap.read()
+    cap.release()
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    face = max(mp.analyze(rgb), key=lambda f: f.bbox[2])
+    twin = max(mp.analyze(np.ascontiguousarray(rgb[:, ::-1])), key=lambda f: f.bbox[2])
+    assert not face.landmarks_ok and not twin.landmarks_ok
+    yaw, pitch, roll = face_pose(face)
+    assert face_pose(twin) == pytest.approx((-yaw, pitch, -roll), abs=0.01)
+    assert yaw < -45

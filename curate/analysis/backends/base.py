@@ -147,6 +147,27 @@ class StagedAnalyzer:
             return locate(rgb, detection)
         return LandmarkResult(np.asarray(self.landmarker.landmarks(rgb, detection), dtype=np.float64))
 
+    def _symmetric_fallbacks(self, images: list[np.ndarray], located: list[tuple[list, list]]) -> list[tuple[list, list]]:
+        """Faces the landmarker could not place keep only the detector's keypoints for their pose; where the
+        detector can (``symmetric``), those keypoints are averaged with the mirrored image's, so a mirrored
+        photo gives exactly the opposite yaw and roll (bench/pose_fit.py: keypoint MAE lower too)."""
+        symmetric = getattr(self.detector, "symmetric", None)
+        fallback = getattr(self.landmarker, "fallback", None)
+        todo = [(i, k) for i, (dets, results) in enumerate(located) for k, r in enumerate(results)
+                if not r.ok and dets[k].keypoints]
+        if symmetric is None or fallback is None or not todo:
+            return located
+        by_image: dict[int, list[int]] = {}
+        for i, k in todo:
+            by_image.setdefault(i, []).append(k)
+        better = symmetric([(images[i], [located[i][0][k] for k in ks]) for i, ks in by_image.items()])
+        out = [(list(dets), list(results)) for dets, results in located]
+        for (i, ks), dets in zip(by_image.items(), better):
+            for k, det in zip(ks, dets):
+                out[i][0][k] = det
+                out[i][1][k] = LandmarkResult(np.asarray(fallback(det), dtype=np.float64), ok=False)
+        return out
+
     def analyze(self, rgb: np.ndarray) -> list[AnalyzedFace]:
         """Run detect -> landmarks -> embedding on one RGB image, faces sorted left to right."""
         return self.analyze_many([rgb])[0]
@@ -164,6 +185,7 @@ class StagedAnalyzer:
         else:
             located = [(dets, [self.locate(rgb, det) for det in dets]) for rgb, dets in zip(images, found)]
         located = [_distinct(dets, results) for dets, results in located]
+        located = self._symmetric_fallbacks(images, located)
         marks = [(rgb, [f.landmarks for f in found]) for rgb, (_, found) in zip(images, located)]
         embed_frames = getattr(self.embedder, "embed_frames", None)
         embed_many = getattr(self.embedder, "embed_many", None)

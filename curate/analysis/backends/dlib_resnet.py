@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,15 +140,21 @@ class DlibResNet:
         return out.cpu().numpy().astype(np.float64)
 
 
+def dlib_rect(bbox: tuple[float, float, float, float]) -> Any:
+    """A dlib rectangle of an (x, y, w, h) box."""
+    import dlib
+
+    x, y, w, h = bbox
+    return dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+
+
 def face_chip(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """dlib's 150 px aligned chip for a face with these 68 landmarks (what its ResNet expects)."""
     import dlib
 
-    from curate.analysis.backends.dlib_backend import _rect
-
     pts = np.asarray(landmarks)
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
-    rect = _rect((x0, y0, x1 - x0, y1 - y0))
+    rect = dlib_rect((x0, y0, x1 - x0, y1 - y0))
     shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in pts])
     return np.asarray(dlib.get_face_chip(np.ascontiguousarray(rgb), shape, CHIP_SIZE, CHIP_PADDING))

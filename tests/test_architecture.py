@@ -1,0 +1,112 @@
+"""The import rule (docs/architecture.md), checked on the source: which package may import which.
+
+- ``curate.analysis`` (per-face geometry, models and backends) imports nothing else of the project;
+- ``curate`` imports nothing of ``train``, ``convert`` or ``faceset``; ``train`` nothing of ``convert`` or
+  ``faceset``; ``convert`` nothing of ``faceset``: curate -> train -> convert -> faceset, never back up;
+- ``typer`` (the command line) only in ``faceset/`` and the ``cli`` modules;
+- no import cycle between the modules of ``curate.analysis``.
+
+Every ``import`` statement counts, including those inside functions. Pure source reading: no database.
+"""
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("curate", "train", "convert", "faceset")
+
+
+def module_name(path: Path) -> str:
+    """Dotted module name of a source file under the repository root."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every absolute module a file imports (``from x import y`` also counts x.y, which may be a module)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return out
+
+
+def project_imports() -> dict[str, set[str]]:
+    """Module -> the project modules (and names) it imports."""
+    graph = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            graph[module_name(path)] = {m for m in imports_of(path) if m.split(".")[0] in PACKAGES}
+    return graph
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_rule_sees_the_code():
+    graph = project_imports()
+    assert len(graph) > 50 and "curate.analysis.pose" in graph
+    assert "curate.analysis.align" in graph["curate.analysis.pose"] or "curate.analysis.mesh" in graph["curate.analysis.pose"]
+
+
+@pytest.mark.parametrize("package, forbidden", [
+    ("curate", ("train", "convert", "faceset")),
+    ("train", ("convert", "faceset")),
+    ("convert", ("faceset",)),
+])
+def test_no_import_goes_back_up(package, forbidden):
+    bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, package)
+           for i in imported if any(within(i, f) for f in forbidden)]
+    assert not bad, "\n".join(bad)
+
+
+def test_analysis_imports_nothing_else_of_the_project():
+    bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, "curate.analysis")
+           for i in imported if not within(i, "curate.analysis") and i != "curate"]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_command_line_lives_in_cli_modules():
+    bad = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            name = module_name(path)
+            if "typer" in {i.split(".")[0] for i in imports_of(path)} and not (
+                    within(name, "faceset") or name.split(".")[-1].endswith("cli")):
+                bad.append(name)
+    assert not bad, bad
+
+
+def test_no_cycles_in_the_analysis_package():
+    graph = {m: {i for i in imported if within(i, "curate.analysis")}
+             for m, imported in project_imports().items() if within(m, "curate.analysis")}
+    modules = set(graph)
+    edges = defaultdict(set)
+    for m, imported in graph.items():
+        for i in imported:
+            target = i if i in modules else i.rsplit(".", 1)[0]  # "from pkg.mod import name" -> pkg.mod
+            if target in modules and target != m and not m.startswith(target + "."):
+                edges[m].add(target)
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return path + [nxt]
+            if nxt not in state and (cycle := visit(nxt, path + [nxt])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(modules):
+        if start not in state and (cycle := visit(start, [start])):
+            pytest.fail(" -> ".join(cycle))

@@ -335,7 +335,7 @@ def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int
 
     if not fo.config.database_uri:
         tqdm.write("faceset: warning: no FIFTYONE_DATABASE_URI: only workers on this machine reach its embedded "
-                   "database (workers elsewhere refuse the tasks; see README, Past one machine)", file=sys.stderr)
+                   "database (workers elsewhere refuse the tasks; see docs/cluster.md)", file=sys.stderr)
     items: list[Item] = []
     for state, start, _ in plan:
         whole = Item(str(state.src.path), printable(state.src.path), state.sid, state.src.is_video, state.settings,

@@ -286,7 +286,7 @@ def test_mouth_open_on_faces_labelled_open(mp, samples):
     calm = [label_expression(scores) for label, scores in got.values() if label == "neutral"]
     assert len(opened) >= 20 and sum(s["mouth_open"] >= 0.5 for s in opened) >= 0.6 * len(opened), opened
     # the learned smile (issue 26, fitted on GENKI-4K stills) calls some singing with spread lips and bared teeth
-    # a smile: 7 of these 25 faces on the reference machine (README, "How far to trust the labels")
+    # a smile: 7 of these 25 faces on the reference machine (docs/extract.md, "How far to trust the labels")
     assert sum(label_expression(s) == "smile" for s in opened) <= 8, [label_expression(s) for s in opened]
     assert calm.count("neutral") >= 0.6 * len(calm), calm
 

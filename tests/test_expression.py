@@ -190,3 +190,12 @@ def test_without_the_image_the_geometry_model_scores_the_mesh(photo_faces):
         with_image, without = face_expression(face, rgb), face_expression(face)
         assert (with_image["smile"] >= 0.5) == (without["smile"] >= 0.5)
         assert {k: v for k, v in with_image.items() if k != "smile"} == {k: v for k, v in without.items() if k != "smile"}
+
+
+def test_a_face_turned_past_the_limit_is_unsure_with_its_scores_kept():
+    from curate.analysis.expression import MAX_YAW, label_expression
+
+    scores = {"smile": 0.9, "mouth_open": 0.2, "eyes_closed": 0.0, "brows_raised": 0.0}
+    assert label_expression(scores, yaw=MAX_YAW - 1) == "smile"
+    assert label_expression(scores, yaw=-(MAX_YAW + 1)) == "unsure" and scores["smile"] == 0.9
+    assert label_expression(scores) == "smile"  # no pose known: judged

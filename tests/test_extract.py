@@ -41,7 +41,7 @@ def test_extract_photos_and_video(samples, dataset_name):
     assert len(sample.landmarks.keypoints[0].points) == 68
     assert np.asarray(sample.source_landmarks).shape == (68, 2) and len(sample.bbox) == 4
     assert sample.embedding.shape == (128,) and sample.backend == "mediapipe"
-    assert sample.expression.label in ("neutral", "smile", "mouth_open", "eyes_closed", "brows_raised")
+    assert sample.expression.label in ("neutral", "smile", "mouth_open", "eyes_closed", "brows_raised", "unsure")
     for field in ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", "smile", "mouth_open"):
         assert isinstance(sample[field], float), field
     video_frames = ds.match(fo.ViewField("subset") == "A").distinct("frame")

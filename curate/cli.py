@@ -163,14 +163,18 @@ def tracks(
 def pose(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    expression_threshold: list[str] | None = typer.Option(
+        None, "--expression-threshold", help="Label threshold NAME=VALUE for the relabelled expressions, as in extract (repeatable)."),
 ) -> None:
     """Recompute every face's yaw, pitch and roll with the current estimators from what the dataset stores (mesh,
-    landmarks, keypoints): no source is read again; pose_method says which estimator made each face's angles."""
+    landmarks, keypoints), and the expression labels that depend on them: no source is read again; pose_method
+    says which estimator made each face's angles."""
     dataset = _dataset(dataset_arg, dataset_opt)
+    from curate.analysis.expression import ExpressionThresholds
     from curate.pose_update import update_pose
     from curate.store import DatasetNotFound, load_dataset
-    with user_errors(DatasetNotFound):
-        summary = update_pose(load_dataset(dataset))
+    with user_errors(DatasetNotFound, ValueError):
+        summary = update_pose(load_dataset(dataset), thresholds=ExpressionThresholds.parse(expression_threshold))
     typer.echo(summary.line())
     typer.echo("gaps, filters and export read the new angles; run `faceset identity` again: which faces are frontal "
                "enough to vote for their track's identity depends on yaw")

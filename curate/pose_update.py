@@ -6,7 +6,8 @@ with its 3D mesh gets the mesh estimator; an older mediapipe face (2D mesh only)
 estimator (bench/pose_fit.py: option d, MAE 3.98 vs the mesh's 3.75); a face whose mesh failed the keypoint
 estimator; faces of the 68-point backends (dlib, insightface) solvePnP of their landmarks. ``pose_method``
 says which, per face. Anything computed from the angles (gaps, views, the export's balance) reads the fields
-again when it runs; identity's reliable faces depend on |yaw|, so `faceset identity` is worth running again.
+again when it runs; expression labels are redone from the stored scores (a face turned past 45 degrees is
+"unsure"); identity's reliable faces depend on |yaw|, so `faceset identity` is worth running again.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.analysis.expression import SCORE_NAMES, ExpressionThresholds, label_expression
 from curate.analysis.mesh import MESH_TO_68, crop_to_image
 from curate.analysis.pose import (
     POSE_METHODS,
@@ -34,11 +36,13 @@ class PoseSummary:
     faces: int = 0
     methods: Counter = field(default_factory=Counter)
     yaw_change: float = 0.0  # median |new - old| yaw, degrees
+    relabelled: int = 0  # faces whose expression label changed with their pose
 
     def line(self) -> str:
         """One summary line."""
         how = ", ".join(f"{n} {m}" for m, n in self.methods.most_common())
-        return f"pose recomputed for {self.faces} faces ({how}); median yaw change {self.yaw_change:.1f} deg"
+        return (f"pose recomputed for {self.faces} faces ({how}); median yaw change {self.yaw_change:.1f} deg; "
+                f"{self.relabelled} expression labels changed with it")
 
 
 def source_mesh(mesh: np.ndarray, depth: np.ndarray, matrix: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -65,8 +69,9 @@ def stored_face_pose(face: dict[str, Any]) -> tuple[Pose, str]:
     return estimate_pose(landmarks), POSE_METHODS["68"]
 
 
-def update_pose(ds: Any, progress: bool = True) -> PoseSummary:
-    """Recompute yaw, pitch, roll and pose_method of every face of a dataset from its stored geometry."""
+def update_pose(ds: Any, progress: bool = True, thresholds: ExpressionThresholds | None = None) -> PoseSummary:
+    """Recompute yaw, pitch, roll and pose_method of every face of a dataset from its stored geometry, and the
+    expression labels that depend on the pose (from the stored scores: past MAX_YAW a face is "unsure")."""
     from fiftyone.core.utils import deserialize_numpy_array
     from tqdm import tqdm
 
@@ -93,4 +98,21 @@ def update_pose(ds: Any, progress: bool = True) -> PoseSummary:
         old = np.asarray([np.nan if v is None else v for v in cols.get("yaw", [None] * n)], dtype=float)
         summary.yaw_change = float(np.nanmedian(np.abs(np.asarray(angles["yaw"]) - old))) if np.isfinite(old).any() else 0.0
         write_fields(ds, cols["id"], angles)
+        summary.relabelled = relabel_expressions(ds, thresholds)
     return summary
+
+
+def relabel_expressions(ds: Any, thresholds: ExpressionThresholds | None = None) -> int:
+    """Give the faces with expression scores the label of those scores at their stored yaw; how many changed."""
+    from fiftyone import ViewField as F
+
+    if not ds.has_sample_field("expression"):
+        return 0
+    view = ds.match(F("expression") != None)  # noqa: E711 - faces without scores have no label to redo
+    old, yaw = view.values("expression.label"), view.values("yaw")
+    scores = {name: view.values(name) for name in SCORE_NAMES if ds.has_sample_field(name)}
+    new = [label_expression({n: (v[i] or 0.0) for n, v in scores.items()}, thresholds, yaw[i])
+           for i in range(len(old))]
+    if new != old:
+        view.set_values("expression.label", new)
+    return sum(a != b for a, b in zip(old, new))

@@ -319,8 +319,19 @@ def test_extract_stores_mesh_keypoints_and_missing_mesh_faces(samples, dataset_n
     assert set(m for *_, m in before.values()) == {"mesh+aflw-1", "keypoints+aflw-1"}
     summary = update_pose(ds, progress=False)
     assert summary.faces == len(ds) and summary.yaw_change < 0.05
-    for s in ds:
-        assert (s.yaw, s.pitch, s.roll) == pytest.approx(before[s.id][:3], abs=0.05)  # float32 mesh and s.pose_method == before[s.id][3]
+    for s in ds:  # (the mesh is stored as float32)
+        assert (s.yaw, s.pitch, s.roll) == pytest.approx(before[s.id][:3], abs=0.05) and s.pose_method == before[s.id][3]
+    # the labels that depend on the pose are redone from the stored scores: a face past 45 degrees is unsure
+    from curate.analysis.expression import SCORE_NAMES
+    from curate.pose_update import relabel_expressions
+
+    labelled = ds.match(fo.ViewField("expression") != None)  # noqa: E711
+    for s in labelled:
+        assert s.expression.label == label_expression({n: s[n] for n in SCORE_NAMES}, yaw=s.yaw)
+    turned = labelled.match(fo.ViewField("expression.label") != "unsure").first()
+    turned.yaw = 80.0
+    turned.save()
+    assert relabel_expressions(ds) == 1 and ds[turned.id].expression.label == "unsure"
     # a dataset from before the depth was stored: its faces say so in `info`, and get the 68-point estimator
     for s in meshed:
         s.clear_field("mesh_z")

@@ -27,6 +27,45 @@ import fiftyone as fo
 import numpy as np
 from fiftyone import ViewField as F
 
+START_LOCK = Path.home() / ".fiftyone" / "faceset-db-start.lock"
+
+
+def _serialise_database_start() -> None:
+    """Make starting FiftyOne's embedded database one process at a time (per user).
+
+    Every FiftyOne process of a user attaches to a running database service; with none running, two processes
+    started together would both start mongod on one data folder and the loser die after a minute
+    (``ServiceListenTimeout``). Holding a file lock around FiftyOne's connect makes the second wait a moment
+    and attach to the one that won."""
+    import fiftyone.core.odm.database as fodb
+
+    start = fodb.establish_db_conn
+    if getattr(start, "faceset_serialised", False):
+        return
+    fodb.establish_db_conn = serialised(start)
+
+
+def serialised(start: Any) -> Any:
+    """``start`` (FiftyOne's connect) run under the per-user start lock unless a server is already known."""
+    import fcntl
+
+    def establish_db_conn(config: Any) -> Any:
+        if config.database_uri is not None or os.environ.get("FIFTYONE_PRIVATE_DATABASE_PORT"):
+            return start(config)  # a server of the user's own, or one this process already found
+        START_LOCK.parent.mkdir(parents=True, exist_ok=True)
+        with open(START_LOCK, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                return start(config)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    establish_db_conn.faceset_serialised = True
+    return establish_db_conn
+
+
+_serialise_database_start()
+
 from curate.analysis.expression import SCORE_NAMES
 
 PROGRESS_KEY = "faceset_progress"  # where versions before 0.2 kept resume markers (dataset info)

@@ -247,3 +247,39 @@ def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
     write_fields(ds, ids, {"score": [-float(k) for k in range(len(ids))]}, parts=4)  # concurrent merges, one field
     assert view.values("score") == [-float(k) for k in range(len(ids))] and view.values("group") == list(range(len(ids)))
     assert not [c for c in ds._sample_collection.database.list_collection_names() if c.startswith("faceset_scratch_")]
+
+
+def test_starting_the_database_is_one_process_at_a_time(monkeypatch, tmp_path):
+    """FiftyOne's connect runs under a per-user file lock while no server is known: two starts at once never
+    overlap (each would start mongod on one data folder; the loser dies after 60 s). A known server skips it."""
+    import threading
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(store, "START_LOCK", tmp_path / "start.lock")
+    monkeypatch.delenv("FIFTYONE_PRIVATE_DATABASE_PORT", raising=False)
+    spans = []
+
+    def slow_start(config):  # stands in for FiftyOne's establish_db_conn
+        t0 = time.monotonic()
+        time.sleep(0.3)
+        spans.append((t0, time.monotonic()))
+
+    start = store.serialised(slow_start)
+    threads = [threading.Thread(target=start, args=(SimpleNamespace(database_uri=None),)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans.sort()
+    assert len(spans) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # never overlapping
+    spans.clear()
+    threads = [threading.Thread(target=start, args=(SimpleNamespace(database_uri="mongodb://own"),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans.sort()
+    assert spans[0][1] > spans[1][0]  # the user's own server: no lock, they overlap
+    import fiftyone.core.odm.database as fodb
+
+    assert fodb.establish_db_conn.faceset_serialised  # faceset's processes use it

@@ -269,12 +269,25 @@ def identity(
     with user_errors(ValueError), busy(f"identity of subset {_subset(subset)}"):
         scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
     clusters = len(set(scores.cluster[scores.cluster >= 0].tolist()))
+    not_faces = _not_faces(dataset, _subset(subset))  # never judged either: counted apart from the unsure faces
     typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
-               f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum())} unsure (their track has no face "
-               f"the embedding can judge: review view 'identity_unsure'); threshold {scores.threshold:g}, "
-               f"{clusters} identity clusters")
+               f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum()) - not_faces} unsure (their track "
+               f"has no face the embedding can judge: review view 'identity_unsure'), {not_faces} detections that are "
+               f"not faces; threshold {scores.threshold:g}, {clusters} identity clusters")
     typer.echo("saved views: " + ", ".join(views))
     typer.echo(f"remove the other people's faces with: faceset delete {dataset} --view wrong_identity")
+
+
+def _not_faces(dataset: str, subset: str) -> int:
+    """Detections of a subset that are not faces (is_face False)."""
+    from fiftyone import ViewField as F
+
+    from curate.store import load_dataset
+
+    ds = load_dataset(dataset)
+    if not ds.has_sample_field("is_face"):
+        return 0
+    return len(ds.match((F("subset") == subset) & (F("is_face") == False)))  # noqa: E712
 
 
 @app.command()

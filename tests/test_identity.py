@@ -178,3 +178,23 @@ def test_reference_face_the_embedding_cannot_judge_is_refused(samples, tmp_path,
     assert "profile.png" in err and "not used" in err
     vecs = reference_vectors("mediapipe", [str(profile), str(samples / "lin-manuel-miranda.png")])
     assert len(vecs) == 1
+
+
+def test_the_identity_command_counts_each_face_once(samples, dataset_name):
+    """`faceset identity` prints the identity, other people, unsure faces and non-face detections apart, and
+    they add up to the subset's faces (non-faces are not counted among the unsure)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from curate.extract import extract
+    from faceset.cli import app
+
+    extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=6, progress=False)
+    result = CliRunner().invoke(app, ["identity", dataset_name, "-s", "A"])
+    assert result.exit_code == 0, result.output
+    m = re.search(r"(\d+) faces: (\d+) the identity, (\d+) another person, (\d+) unsure .*?, (\d+) detections that are "
+                  r"not faces", result.output)
+    assert m, result.output
+    total, *parts = map(int, m.groups())
+    assert sum(parts) == total and parts[3] > 0

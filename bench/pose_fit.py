@@ -29,6 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from curate.analysis.backends.base import Detection
+from curate.analysis.backends.mediapipe_backend import mirror_detection
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "groundtruth" / "aflw2000"
 N_MESH, N_KP, N_68 = 468, 6, 68
@@ -147,7 +150,6 @@ def cached(path: Path, fn, *args) -> dict[str, np.ndarray]:  # noqa: ANN001
 
 # ----------------------------------------------------------------------------------------------------- features
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263  # mesh vertices of the eye line (subject's right eye = image left)
-KP_MIRROR = np.array([1, 0, 2, 3, 5, 4])  # BlazeFace: right eye, left eye, nose, mouth, right tragion, left tragion
 
 
 def _derolled(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, float]:
@@ -174,16 +176,14 @@ def mesh_features(mesh: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def mirror_keypoints(keypoints: np.ndarray, width: float) -> np.ndarray:
-    """BlazeFace keypoints of the image flipped left-right."""
-    out = np.asarray(keypoints, dtype=np.float64)[:, :2].copy()
-    out[:, 0] = (width - 1) - out[:, 0]
-    return out[KP_MIRROR]
+    """BlazeFace keypoints of the image flipped left-right (the backend's mirror_detection)."""
+    kps = tuple(map(tuple, np.asarray(keypoints, dtype=np.float64)[:, :2].tolist()))
+    return np.asarray(mirror_detection(Detection((0.0, 0.0, 0.0, 0.0), 0.0, kps), width).keypoints)
 
 
 def mirror_bbox(bbox: np.ndarray, width: float) -> np.ndarray:
-    """A box (x, y, w, h) in the image flipped left-right (pixel centres at integers, as mirror_mesh)."""
-    x, y, w, h = bbox
-    return np.array([(width - 1) - x - w, y, w, h])
+    """A box (x, y, w, h) in the image flipped left-right (the backend's mirror_detection)."""
+    return np.asarray(mirror_detection(Detection(tuple(map(float, bbox)), 0.0), width).bbox)
 
 
 # ----------------------------------------------------------------------------------------------------- angles

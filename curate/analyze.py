@@ -86,6 +86,12 @@ def face_expression(face: AnalyzedFace, rgb: np.ndarray | None = None) -> dict[s
     return expression_scores(face.landmarks)
 
 
+def mesh_fields(mesh: np.ndarray, matrix: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """The dense mesh as stored: x, y on the crop (relative to its side) and each point's depth in the same unit."""
+    return {"mesh": (transform_points(mesh[:, :2], matrix) / size).astype(np.float32),
+            "mesh_z": (mesh[:, 2] * matrix_scale(matrix) / size).astype(np.float32)}
+
+
 def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSettings) -> tuple[dict[str, Any], np.ndarray]:
     """The stored record of one face and its aligned RGB crop."""
     matrix = alignment_matrix(face.landmarks, settings.size, settings.coverage)
@@ -113,9 +119,8 @@ def describe_face(rgb: np.ndarray, face: AnalyzedFace, settings: AnalysisSetting
         "landmarks_ok": bool(face.landmarks_ok),
         "pose_method": pose_method,
     }
-    if face.mesh is not None:  # the dense mesh on the crop (x, y relative to the crop; depth in the same unit)
-        record["mesh"] = (transform_points(face.mesh[:, :2], matrix) / settings.size).astype(np.float32)
-        record["mesh_z"] = (face.mesh[:, 2] * matrix_scale(matrix) / settings.size).astype(np.float32)
+    if face.mesh is not None:
+        record.update(mesh_fields(face.mesh, matrix, settings.size))
     if face.keypoints is not None:
         record["keypoints"] = np.round(face.keypoints, 2).tolist()
     return record, crop
@@ -255,7 +260,5 @@ def describe_known_face(
         scores = mesh_expression(mesh, eyes, rgb, pts)
         record["expression_scores"] = scores
         record["expression"] = label_expression(scores, settings.thresholds, record["yaw"])
-        matrix = np.asarray(record["align_matrix"])
-        record["mesh"] = (transform_points(mesh[:, :2], matrix) / settings.size).astype(np.float32)
-        record["mesh_z"] = (mesh[:, 2] * matrix_scale(matrix) / settings.size).astype(np.float32)
+        record.update(mesh_fields(mesh, np.asarray(record["align_matrix"]), settings.size))
     return record, crop

@@ -82,10 +82,9 @@ def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
     from tqdm import tqdm
 
     from curate.analysis.backends import create_analyzer
-    from curate.media import printable
-
     from curate.analyze import face_pose
     from curate.extract import report_error
+    from curate.media import printable
 
     max_yaw = identity_settings(backend).reliable_yaw
     vecs = []

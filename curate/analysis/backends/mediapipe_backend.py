@@ -286,7 +286,7 @@ class BlazeFaceDetector:
             corners = np.array([_box_corners(m.bbox) for m in back]).reshape(-1, 4)
             mine = []
             for det in dets:
-                ious = box_iou(_box_corners(det.bbox), corners) if len(back) else np.zeros(0)
+                ious = box_iou(_box_corners(det.bbox), corners)
                 if not len(ious) or ious.max() < 0.5 or len(det.keypoints) != 6:
                     mine.append(det)
                     continue

@@ -274,6 +274,9 @@ def identity(
                f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum()) - not_faces} unsure (their track "
                f"has no face the embedding can judge: review view 'identity_unsure'), {not_faces} detections that are "
                f"not faces; threshold {scores.threshold:g}, {clusters} identity clusters")
+    if scores.second_look:
+        typer.echo(f"{scores.second_look} turned faces with no frontal face in their track decided by a second look "
+                   "(dlib + faceres descriptor)")
     typer.echo("saved views: " + ", ".join(views))
     typer.echo(f"remove the other people's faces with: faceset delete {dataset} --view wrong_identity")
 

@@ -198,3 +198,59 @@ def test_the_identity_command_counts_each_face_once(samples, dataset_name):
     assert m, result.output
     total, *parts = map(int, m.groups())
     assert sum(parts) == total and parts[3] > 0
+
+
+def test_second_look_accepts_near_rejects_far_and_keeps_the_middle_unsure():
+    """An unsure track is kept only when its fused mean is within ACCEPT of the identity's centre, another person
+    beyond REJECT, unsure between; decided tracks are the unsure ones only, and each is judged as a whole."""
+    from curate.identity.second_look import ACCEPT, REJECT, SecondLook, decide_unsure, faces_to_look_at, fuse
+
+    rng = np.random.default_rng(3)
+    basis = np.eye(1024)
+    dlib = np.tile(np.eye(128)[0], (8, 1)) + rng.normal(0, 1e-3, (8, 128))
+    faceres = np.stack([basis[0]] * 2 + [basis[0] * np.cos(a) + basis[1] * np.sin(a) for a in (0, 0, 1.45, 1.45, 2.5, 2.5)])
+    unit = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    unsure = np.array([False, False, True, True, True, True, True, True])
+    look = faces_to_look_at(unit, unsure, np.ones(8, dtype=bool))
+    assert look.tolist() == [2, 3, 4, 5, 6, 7]
+    centre = fuse(dlib[:1], faceres[:1])[0]
+    dist, verdict = decide_unsure(unit, unsure, dlib, SecondLook(centre, look, faceres[look]))
+    assert verdict.tolist() == [-1, -1, 1, 1, -1, -1, 0, 0]
+    assert dist[2] <= ACCEPT < dist[4] <= REJECT < dist[6] and np.isnan(dist[0])
+    assert len(faces_to_look_at(np.zeros(40, dtype=int), np.ones(40, dtype=bool), np.ones(40, dtype=bool))) == 5
+
+
+def test_turned_still_faces_get_a_second_look(samples, dataset_name, tmp_path):
+    """A still of the clip's frame 262 (Barack Obama, Michelle Obama and another woman, all turned 60-85 degrees,
+    no track to lean on): the second look ranks his profile nearest his own frontal photo, and never takes anyone
+    there for Lin-Manuel Miranda or Joe Biden."""
+    import cv2
+    import fiftyone as fo
+
+    from curate.extract import extract
+    from curate.identity.dataset import dataset_identity
+    from curate.identity.second_look import DISTANCE_FIELD, SECOND_FIELD
+    from curate.store import load_dataset
+
+    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 262)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    still = tmp_path / "frame262.png"
+    cv2.imwrite(str(still), bgr)
+    extract([still], dataset_name, "A", media_dir=tmp_path / "media", progress=False)
+    ds = load_dataset(dataset_name)
+    real = ds.match(fo.ViewField("is_face") != False)  # noqa: E712
+    assert len(real) >= 2 and min(np.abs(real.values("yaw"))) > 40
+    barack = min(zip(real.values("bbox"), real.values("id")), key=lambda b: abs(b[0][0] - 315))[1]
+    scores, _ = dataset_identity(dataset_name, "A", references=[str(samples / "obama.jpg")])
+    ds.reload()
+    dist = dict(zip(ds.values("id"), ds.values(DISTANCE_FIELD)))
+    others = [d for i, d in dist.items() if i != barack and d is not None]
+    assert dist[barack] is not None and others and dist[barack] < min(others)
+    assert not scores.wrong[[i == barack for i in ds.values("id")]].any()  # his own profile is never flagged
+    assert len(ds.exists(SECOND_FIELD)) >= len(real)  # stored: a re-run reads no frame again
+    for ref in ("lin-manuel-miranda.png", "biden.jpg"):
+        scores, _ = dataset_identity(dataset_name, "A", references=[str(samples / ref)])
+        assert not scores.ok.any()

@@ -1,7 +1,8 @@
 """Who each face is: identity decided per face track, clustered with cannot-links, unsure where it cannot tell.
 
 ``score.py`` (pure: tracks -> units -> clusters -> verdicts), ``cluster.py`` (average linkage with
-cannot-links), ``dataset.py`` (a subset of a FiftyOne dataset: fields and the cleanup views).
+cannot-links), ``second_look.py`` (unsure tracks judged again by a pose-robust descriptor), ``dataset.py`` (a
+subset of a FiftyOne dataset: fields and the cleanup views).
 """
 from curate.identity.cluster import constrained_average_linkage, normalise_rows
 from curate.identity.dataset import (

@@ -2,7 +2,8 @@
 
 Fields: ``identity_ok`` (True: the identity; False: another person; None: unsure — its track has no face
 the embedding can judge), ``identity_distance`` (the track's distance to the identity; None when unsure),
-``identity_cluster`` (the track's identity cluster, 0 = most faces; -1 when unsure).
+``identity_cluster`` (the track's identity cluster, 0 = most faces; -1 when unsure); for tracks given a second
+look (``second_look.py``) ``identity_second_look`` (their fused distance) and ``embedding_faceres``.
 Views: ``wrong_identity`` (worst first), ``identity_unsure`` (by track, for review), ``identity_review``
 (unsure first, then worst first) and ``identity: <subset> cluster N``.
 """
@@ -79,6 +80,11 @@ def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[
 def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
     """One embedding per reference image: its face, or its largest face (said in one line) when it has several;
     a face the embedding cannot judge (landmarks not placed, turned too far) is refused in one line."""
+    return np.stack([face.embedding for _, face in usable_reference_faces(backend, paths)])
+
+
+def usable_reference_faces(backend: str, paths: list[str]) -> list[tuple[Path, Any]]:
+    """(image, face) of each reference image's usable face (``reference_vectors``' choice, said the same way)."""
     from tqdm import tqdm
 
     from curate.analysis.backends import create_analyzer
@@ -87,7 +93,7 @@ def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
     from curate.media import printable
 
     max_yaw = identity_settings(backend).reliable_yaw
-    vecs = []
+    used = []
     for path, faces in reference_faces(create_analyzer(backend), paths):
         if len(faces) > 1:
             tqdm.write(f"faceset: warning: {printable(path)}: {len(faces)} faces in the reference image; its largest "
@@ -100,10 +106,10 @@ def reference_vectors(backend: str, paths: list[str]) -> np.ndarray:
             report_error(path, f"the reference face is turned {abs(yaw):.0f} degrees, past the {max_yaw:.0f} the "
                                "identity embedding can judge; not used (give a more frontal photo)")
         else:
-            vecs.append(face.embedding)
-    if not vecs:
+            used.append((path, face))
+    if not used:
         raise ValueError("no usable face found in the reference images")
-    return np.stack(vecs)
+    return used
 
 
 def dataset_identity(
@@ -130,17 +136,22 @@ def dataset_identity(
         backend = view.limit(1).values("backend")[0] or backend
     if not ds.has_sample_field("track") or len(view.exists("track", False)):  # extracted before tracks existed
         update_tracks(ds, sorted(set(view.exists("track", False).distinct("source"))), progress=False)
-    fields = ["track", "source", "frame", "yaw", "landmarks_ok", *(["is_face"] if ds.has_sample_field("is_face") else [])]
+    fields = ["track", "source", "source_type", "frame", "source_landmarks", "yaw", "landmarks_ok",
+              *(["is_face"] if ds.has_sample_field("is_face") else [])]
     cols = read_columns(view, fields, vector="embedding")
     settings = identity_settings(backend)
     reliable = reliable_faces(np.asarray(cols["yaw"], float), np.asarray(cols["landmarks_ok"], bool),
                               settings.reliable_yaw, cols.get("is_face"))
-    reference = reference_vectors(backend, references) if references else None
+    ref_faces = usable_reference_faces(backend, references) if references else None
+    reference = np.stack([face.embedding for _, face in ref_faces]) if ref_faces else None
     groups = np.asarray([f"{s}\0{f}" for s, f in zip(cols["source"], cols["frame"])])
+    tracks = np.asarray(cols["track"])
     scores = score_identity(cols["embedding"], reference,
                             settings.reference_threshold if threshold is None or not references else threshold,
                             settings.cluster_threshold if threshold is None or references else threshold,
-                            tracks=np.asarray(cols["track"]), reliable=reliable, frame_groups=groups)
+                            tracks=tracks, reliable=reliable, frame_groups=groups)
+    if _EMBEDDER_OF_BACKEND.get(backend, "dlib") == "dlib":
+        second_look(ds, cols, scores, tracks, groups, reliable, ref_faces)
     write_fields(ds, cols["id"], {
         "identity_distance": [None if u else float(d) for d, u in zip(scores.distance, scores.unsure)],
         "identity_ok": [None if u else bool(ok) for ok, u in zip(scores.ok, scores.unsure)],
@@ -165,6 +176,45 @@ def dataset_identity(
             ds.save_view(vname, ds.match(mine & (F("identity_cluster") == int(label))), overwrite=True)
             saved.append(vname)
     return scores, saved
+
+
+def second_look(ds: Any, cols: dict[str, Any], scores: IdentityScores, tracks: np.ndarray, groups: np.ndarray,
+                reliable: np.ndarray, ref_faces: list[tuple[Path, Any]] | None) -> None:
+    """Decide unsure tracks with the pose-robust descriptor where it can tell (``second_look.py``), in place:
+    each such track becomes an identity cluster of its own (kept ones join cluster 0 in dominant mode); with a
+    reference, a kept track gives way in frames where a track the first look kept has a face."""
+    from curate.identity.second_look import DISTANCE_FIELD, look_again
+    from curate.store import write_fields
+
+    _, unit = np.unique(tracks, return_inverse=True)
+    not_face = np.asarray([v is False for v in cols.get("is_face", [None] * len(unit))], dtype=bool)
+    reference = [(str(path), face.embedding, face.landmarks) for path, face in ref_faces] if ref_faces else None
+    first_ok = scores.ok.copy()
+    identity_faces = np.flatnonzero(first_ok & reliable & (scores.cluster == 0))  # dominant mode's centre
+    dist, verdict = look_again(ds, cols, unit, scores.unsure, np.ones(len(unit), dtype=bool), identity_faces, reference)
+    recognised = not_face & (verdict == 1)  # a track the mesh never placed, recognised as the person: a face
+    if recognised.any():
+        write_fields(ds, [cols["id"][k] for k in np.flatnonzero(recognised)], {"is_face": [True] * int(recognised.sum())})
+    verdict[not_face & ~recognised] = -1  # other non-face tracks stay as they were
+    looked = ~np.isnan(dist) & (~not_face | recognised)
+    if looked.any() or ds.has_sample_field(DISTANCE_FIELD):
+        write_fields(ds, cols["id"], {DISTANCE_FIELD: [float(d) if k else None for d, k in zip(dist, looked)]})
+    if looked.any():
+        ds.info["identity_embedders"] = {"tracks": "dlib", "second_look": "dlib + faceres"}
+        ds.save()
+    decided = verdict >= 0
+    if not decided.any():
+        return
+    kept = verdict == 1
+    if reference:  # a person is in a frame once: the first look's face wins
+        taken = set(groups[first_ok])
+        kept &= ~np.isin(groups, list(taken))
+    scores.second_look = int(decided.sum())
+    scores.ok[decided] = kept[decided]
+    scores.unsure[decided] = False
+    scores.distance[decided] = dist[decided]
+    new = scores.cluster.max() + 1 + np.unique(unit[decided], return_inverse=True)[1]
+    scores.cluster[decided] = np.where(kept[decided] & (reference is None), 0, new)
 
 
 def usable_faces(view: Any) -> tuple[Any, dict[str, int]]:

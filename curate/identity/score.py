@@ -29,6 +29,7 @@ class IdentityScores:
     unsure: np.ndarray
     cluster: np.ndarray
     threshold: float
+    second_look: int = 0  # faces decided by the second look (dataset.second_look)
 
     @property
     def wrong(self) -> np.ndarray:

@@ -84,6 +84,7 @@ class ConvertSummary:
     faces_left: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     previews: list[Path] = field(default_factory=list)
+    only: bool = False  # --only was given
 
     def add(self, swapped: int, left: int) -> None:
         """Count one written frame or image."""
@@ -93,8 +94,9 @@ class ConvertSummary:
 
     def lines(self) -> list[str]:
         """Human summary."""
+        why = "not the --only identity, or no mesh" if self.only else "no mesh"
         out = [(f"frames written: {self.frames} ({self.frames_skipped} already done), faces swapped: "
-                f"{self.faces_swapped}, faces left as they were (not the --only identity, or no mesh): {self.faces_left}")]
+                f"{self.faces_swapped}, faces left as they were ({why}): {self.faces_left}")]
         out += [f"output: {p}" for p in self.outputs]
         out += [f"before/after: {p}" for p in self.previews]
         out += [f"problem: {f}: {r}" for f, r in self.errors]
@@ -222,7 +224,7 @@ def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, se
     from curate.analysis.backends import create_analyzer
     from curate.identity import identity_settings
 
-    summary = ConvertSummary()
+    summary = ConvertSummary(only=bool(settings.only))
 
     def problem(path: Path | str, reason: str) -> None:
         summary.errors.append((str(path), reason))

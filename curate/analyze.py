@@ -208,11 +208,15 @@ def die_with_parent() -> None:
 
 
 def init_worker(settings: AnalysisSettings) -> None:
-    """Process-pool initializer: die with the parent, load the backend's models once per worker."""
+    """Process-pool initializer: die with the parent, leave Ctrl-C to it (it stops the pool and keeps what was
+    done), load the backend's models once per worker."""
     global _WORKER
+    import signal
+
     import torch
 
     die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     torch.set_num_threads(1)  # one core per worker: the embedding network must not oversubscribe
     _WORKER = FrameAnalyzer(settings)

@@ -77,6 +77,7 @@ def launch(name: str, port: int = 5151, address: str = "localhost", wait: bool =
     if wait:
         try:
             session.wait(-1)
-        finally:
+        finally:  # Ctrl-C: the App's server and the delegated-operation service stop with this command
+            session.close()
             service.terminate()
     return session

@@ -13,6 +13,15 @@ from curate.analysis.expression import LABELS
 from curate.progress import busy
 
 app = typer.Typer(no_args_is_help=True)
+INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (typer's, the shell's)
+interrupt_said: list[str] = []  # a command that handled its Ctrl-C already said what it kept
+
+
+def stop_interrupted(message: str) -> None:
+    """Say what an interrupted command kept (one line on stderr) and exit 130."""
+    typer.echo(f"faceset: {message}", err=True)
+    interrupt_said.append(message)
+    raise typer.Exit(INTERRUPTED)
 
 
 @contextmanager
@@ -122,6 +131,9 @@ def extract(
             backend_options=options, workers=workers, size=size, coverage=coverage, thresholds=thresholds,
             media_dir=media_dir, cluster=cluster, range_frames=range_frames,
         )
+    if summary.interrupted:
+        stop_interrupted(f"interrupted after {summary.faces} faces ({summary.frames} frames); they are stored: run "
+                         "the same command to resume")
     typer.echo("\n".join(summary.lines()))
     if not summary.ok:
         raise typer.Exit(1)
@@ -202,7 +214,10 @@ def app_command(
     dataset = _dataset(dataset_arg, dataset_opt)
     from curate.app import launch
     with user_errors():
-        launch(dataset, port=port, address=address)
+        try:
+            launch(dataset, port=port, address=address)
+        except KeyboardInterrupt:
+            stop_interrupted("App stopped")
 
 
 def _edges(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -224,6 +239,7 @@ def gaps(
     min_count: int = typer.Option(3, "--min-count", min=1, help="Faces a bin needs in one set to count as a gap in the other."),
     thin_ratio: float = typer.Option(0.25, "--thin-ratio", help="Thin: share below this fraction of the other set's share."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the JSON report and heatmap PNG."),
+    max_views: int = typer.Option(10, "--max-views", min=0, help="Saved views of single gap bins per lacking subset (largest gaps first)."),
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
     dataset = _dataset(dataset_arg, dataset_opt)
@@ -232,6 +248,7 @@ def gaps(
         report, paths, views = dataset_gaps(
             dataset, _edges(yaw_bins, DEFAULT_YAW_EDGES), _edges(pitch_bins, DEFAULT_PITCH_EDGES),
             by_expression=by == "expression", min_count=min_count, thin_ratio=thin_ratio, out_dir=out,
+            max_views=max_views,
         )
     totals = report.to_json()["totals"]
     typer.echo(f"faces: A={totals['A']} B={totals['B']}")
@@ -239,8 +256,14 @@ def gaps(
         from curate.identity import left_out_line
         typer.echo(left_out_line(report.left_out))
     cov = report.coverage
-    typer.echo(f"coverage: B covers {cov['B_covers_A']:.1%} of A ({cov['B_covers_A_flipped']:.1%} with flips); "
-               f"A covers {cov['A_covers_B']:.1%} of B ({cov['A_covers_B_flipped']:.1%} with flips)")
+
+    def covers(lack: str, have: str) -> str:
+        if not totals[have]:
+            return f"{lack} covers {have}: not measured ({have} has no faces)"
+        return (f"{lack} covers {cov[f'{lack}_covers_{have}']:.1%} of {have} "
+                f"({cov[f'{lack}_covers_{have}_flipped']:.1%} with flips)")
+
+    typer.echo(f"coverage: {covers('B', 'A')}; {covers('A', 'B')}")
     for g in report.gaps:
         have = "A" if g["lacking"] == "B" else "B"
         expr = f" {g['expression']}" if by else ""
@@ -252,6 +275,11 @@ def gaps(
     typer.echo(f"report: {paths['json']}\nheatmap: {paths['png']}")
     for v in views:
         typer.echo(f"saved view: {v}")
+    for lacking in ("B", "A"):
+        bins = sum(g["lacking"] == lacking for g in report.gaps)
+        if bins > max_views:
+            typer.echo(f"views of single bins {lacking} lacks: {max_views} of {bins} saved (the largest; --max-views "
+                       "saves more; the 'all' view holds every one)")
 
 
 @app.command()
@@ -265,20 +293,32 @@ def identity(
 ) -> None:
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
     dataset = _dataset(dataset_arg, dataset_opt)
+    import numpy as np
+
     from curate.identity import dataset_identity
     with user_errors(ValueError), busy(f"identity of subset {_subset(subset)}"):
         scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
-    clusters = len(set(scores.cluster[scores.cluster >= 0].tolist()))
+    labels, sizes = np.unique(scores.cluster[scores.cluster >= 0], return_counts=True)
+    clusters, in_views = len(labels), int(((sizes >= 2) | (labels == 0)).sum())
     not_faces = _not_faces(dataset, _subset(subset))  # never judged either: counted apart from the unsure faces
     typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
                f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum()) - not_faces} unsure (their track "
                f"has no face the embedding can judge: review view 'identity_unsure'), {not_faces} detections that are "
-               f"not faces; threshold {scores.threshold:g}, {clusters} identity clusters")
+               f"not faces; threshold {scores.threshold:g}, {clusters} identity clusters ({in_views} of two faces or more "
+               "saved as views)")
     if scores.second_look:
         typer.echo(f"{scores.second_look} turned faces with no frontal face in their track decided by a second look "
                    "(dlib + faceres descriptor)")
-    typer.echo("saved views: " + ", ".join(views))
+    typer.echo("saved views: " + ", ".join(_view_counts(dataset, v) for v in views))
     typer.echo(f"remove the other people's faces with: faceset delete {dataset} --view wrong_identity")
+
+
+def _view_counts(dataset: str, view: str) -> str:
+    """'name (A: 3, B: 1)': a saved view with its faces per subset."""
+    from curate.store import load_dataset
+
+    counts = load_dataset(dataset).load_saved_view(view).count_values("subset")
+    return f"{view} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'empty'})"
 
 
 def _not_faces(dataset: str, subset: str) -> int:
@@ -313,6 +353,43 @@ def delete(
 
 
 @app.command()
+def move(
+    dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
+    dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    to: Subset = typer.Option(..., "--subset", "-s", help="The subset to move the faces to (A or B)."),
+    view: str | None = typer.Option(None, "--view", help="Move this saved view's faces."),
+    source: list[Path] | None = typer.Option(None, "--source", help="Move the faces of this video or image (repeatable)."),
+) -> None:
+    """Move faces to the other subset: a saved view's, or every face of some sources (extracted under the wrong -s)."""
+    dataset = _dataset(dataset_arg, dataset_opt)
+    from fiftyone import ViewField as F
+
+    from curate.media import printable
+    from curate.store import DatasetNotFound, load_dataset
+    from curate.workbench import set_subset
+
+    with user_errors(ValueError):
+        ds = load_dataset(dataset)
+        if bool(view) == bool(source):
+            raise ValueError("give either --view NAME or --source FILE (repeatable)")
+        if view:
+            if not ds.has_saved_view(view):
+                raise DatasetNotFound(f"no saved view {view!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
+            faces = ds.load_saved_view(view)
+            what = f"view {view}"
+        else:
+            paths = [printable(Path(p).absolute()) for p in source or []]
+            faces = ds.match(F("source").is_in(paths))
+            unknown = sorted(set(paths) - set(faces.distinct("source")))
+            if unknown:
+                raise ValueError(f"no faces of {', '.join(unknown)} in {dataset!r}")
+            what = f"{len(paths)} source(s)"
+        moved = set_subset(faces, _subset(to))
+    typer.echo(f"{what}: {len(faces)} faces; moved to subset {_subset(to)}: {moved} ({len(faces) - moved} were there "
+               "already); run `faceset identity` and `faceset gaps` again for the subsets that changed")
+
+
+@app.command()
 def undo(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
@@ -341,7 +418,7 @@ def dedupe(
 ) -> None:
     """Group near-duplicate faces, keep the sharpest of each group, delete the rest reversibly."""
     dataset = _dataset(dataset_arg, dataset_opt)
-    from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, dataset_dedupe
+    from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
 
     with user_errors(ValueError), busy("near-duplicates"):
         results, batch = dataset_dedupe(
@@ -353,7 +430,8 @@ def dedupe(
         typer.echo(f"subset {sub}: {len(groups.labels)} faces, {groups.groups} near-duplicate groups, "
                    f"{groups.removable} faces {'to remove' if dry_run else 'removed'}"
                    + (f"; {left_out_line(groups.left_out)}" if groups.left_out else ""))
-    typer.echo(f"saved view: {DUPLICATES_VIEW}")
+    typer.echo(f"saved views: {DUPLICATES_VIEW} (each group whole, its kept face first), {REMOVE_VIEW} (the faces "
+               f"{'to remove' if dry_run else 'removed'})")
     if batch:
         typer.echo(f"deleted {batch['count']} samples (batch {batch['id']}); undo with: faceset undo {dataset}")
 
@@ -371,6 +449,8 @@ def filter_command(
 ) -> None:
     """Filter faces by field conditions and expression; optionally save the result as a FiftyOne view."""
     dataset = _dataset(dataset_arg, dataset_opt)
+    from fiftyone import ViewField as F
+
     from curate.store import load_dataset
     from curate.views import filter_view
 
@@ -380,7 +460,8 @@ def filter_command(
         count = len(view)
         if save_view:
             ds.save_view(save_view, view, overwrite=True)
-    typer.echo(f"{count} of {len(ds)} faces match")
+    scope = ds.match(F("subset") == _subset(subset)) if subset else ds
+    typer.echo(f"{count} of {len(scope)} faces" + (f" of subset {_subset(subset)}" if subset else "") + " match")
     for s in view.limit(5).select_fields(["source", "frame", "yaw", "pitch", "expression"]):
         typer.echo(f"  {s.source}#{s.frame} yaw {s.yaw:.1f} pitch {s.pitch:.1f} {s.expression.label if s.expression else ''}")
     if save_view:
@@ -441,6 +522,9 @@ def export(
                               all_faces=all_faces)
     from curate.identity import left_out_line
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
+    if n and result.count < n:
+        typer.echo(f"asked for {n} faces: only {result.count} usable faces in subset {_subset(subset)}"
+                   + (f" (view {view})" if view else ""))
     if result.left_out:
         typer.echo(left_out_line(result.left_out) + " (--all-faces exports them too)")
 

@@ -212,7 +212,25 @@ def ensure_hashes(samples: Any, progress: bool = True, on_progress: Callable[[fl
     return len(values)
 
 
-DUPLICATES_VIEW = "near_duplicates"
+DUPLICATES_VIEW = "near_duplicates"  # each group whole, its kept face first: for review
+REMOVE_VIEW = "near_duplicates_to_remove"  # the faces dedupe removes
+
+
+def save_duplicate_views(ds: Any) -> None:
+    """Save the review view (every face of each group that has something to remove, the kept face first) and the
+    view of the faces to remove."""
+    from fiftyone import ViewField as F
+
+    removing = ds.match(F("dup_keep") == False)  # noqa: E712
+    in_groups = None  # group numbers are per subset
+    for sub in removing.distinct("subset"):
+        groups = removing.match(F("subset") == sub).distinct("dup_group")
+        rule = (F("subset") == sub) & F("dup_group").is_in(groups)
+        in_groups = rule if in_groups is None else in_groups | rule
+    review = ds.match(in_groups) if in_groups is not None else removing
+    review = review.sort_by([("subset", 1), ("dup_group", 1), ("dup_keep", -1)])
+    ds.save_view(DUPLICATES_VIEW, review, overwrite=True)
+    ds.save_view(REMOVE_VIEW, removing.sort_by("dup_group"), overwrite=True)
 DEFAULT_BRAIN_THRESHOLD = 0.05
 
 
@@ -296,7 +314,7 @@ def dataset_dedupe(
         groups.left_out = left
         results[sub] = groups
         remove += [sid for sid, keep in zip(ids, groups.keep) if not keep]
-    ds.save_view(DUPLICATES_VIEW, ds.match(F("dup_keep") == False).sort_by("dup_group"), overwrite=True)
+    save_duplicate_views(ds)
     if dry_run or not remove:
         return results, None
     return results, delete_reversibly(ds, ds.select(remove), reason=f"dedupe ({method})")

@@ -206,7 +206,7 @@ def export_faces(
         check_face_type(face_type)
     from fiftyone import ViewField as F
 
-    from curate.store import fo, load_dataset
+    from curate.store import load_dataset
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")

@@ -60,6 +60,8 @@ class ExtractSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     workers: dict[str, int] = field(default_factory=dict)  # on a cluster: the parts each worker ran
     tracks: str = ""  # the tracking pass's summary line
+    notes: list[str] = field(default_factory=list)  # what the run did that the user did not spell out
+    interrupted: bool = False  # stopped by Ctrl-C: faces of the frames analysed so far are stored
 
     @property
     def ok(self) -> bool:
@@ -77,9 +79,33 @@ class ExtractSummary:
             out.append(f"cluster workers: {len(self.workers)} (" + ", ".join(f"{w}: {n} parts" for w, n in sorted(self.workers.items())) + ")")
         if self.tracks:
             out.append(self.tracks)
+        out += self.notes
         reasons = Counter(reason.split(" (")[0] for _, reason in self.skipped)
         out += [f"skipped, {reason}: {n}" for reason, n in reasons.most_common()]
         return out
+
+
+def folder_notes(sources: list[str | Path], found: list[Any]) -> list[str]:
+    """One line per folder given: how many images and videos were found inside it."""
+    notes = []
+    for folder in (Path(s).absolute() for s in sources if Path(s).is_dir()):
+        inside = [src for src in found if folder in src.path.parents]
+        videos = sum(src.is_video for src in inside)
+        notes.append(f"folder {printable(folder)}: {len(inside) - videos} images and {videos} videos inside it")
+    return notes
+
+
+def other_subset_notes(ds: Any, found: list[Any], subset: str, dataset: str) -> list[str]:
+    """A line when sources of this run already have faces in the other subset: they are not stored twice."""
+    from fiftyone import ViewField as F
+
+    paths = [printable(src.path) for src in found]
+    elsewhere = ds.match(F("source").is_in(paths) & (F("subset") != subset)).distinct("source") if paths else []
+    if not elsewhere:
+        return []
+    other = "B" if subset == "A" else "A"
+    return [f"{len(elsewhere)} source(s) already have their faces in subset {other}, not {subset}: they stay there "
+            f"(a face is stored once); move them with: faceset move {dataset} -s {subset} --source FILE"]
 
 
 def _done_future(value: Any) -> Future:
@@ -156,6 +182,7 @@ def extract(
     summary = ExtractSummary()
     found, missing = list_sources(sources)
     summary.files = len(found) + len(missing)
+    summary.notes += folder_notes(sources, found)
     for path, reason in missing:
         summary.skipped.append((str(path), reason))
         on_error(path, reason)
@@ -189,6 +216,8 @@ def extract(
             state.total_frames = max(info.frames, 1)
         state.todo = todo
         plan.append((state, start, todo))
+    if not created:
+        summary.notes += other_subset_notes(ds, found, subset, dataset)
 
     bar = tqdm(total=sum(t for _, _, t in plan), unit="frame", desc=f"extract {subset}", disable=not progress, dynamic_ncols=True)
     if client is not None:
@@ -269,6 +298,7 @@ def extract(
             except OSError as exc:
                 yield ("end", state, f"cannot read file ({exc})")
 
+    before = _stored_faces(ds, plan)
     pool = None
     local: FrameAnalyzer | None = None
     if workers > 1 and plan:
@@ -291,6 +321,8 @@ def extract(
                 consume(pending.popleft())
         while pending:
             consume(pending.popleft())
+    except KeyboardInterrupt:  # Ctrl-C: what finished is stored below, the run says so and can be resumed
+        summary.interrupted = True
     finally:
         flush_error = None
         try:
@@ -302,9 +334,19 @@ def extract(
         bar.close()
         if flush_error:
             raise flush_error
+    if summary.interrupted:  # Ctrl-C may have come between a write and its count: the store says
+        summary.faces = _stored_faces(ds, plan) - before
     _drop_if_empty(created, dataset, ds, summary, plan)
-    _track(ds, plan, summary, progress)
+    if not summary.interrupted:  # a resumed run links the tracks over all of a source's faces
+        _track(ds, plan, summary, progress)
     return summary
+
+
+def _stored_faces(ds: Any, plan: list[tuple[_SourceState, int, int]]) -> int:
+    """Faces stored of the sources in a plan."""
+    from fiftyone import ViewField as F
+
+    return len(ds.match(F("source").is_in([printable(state.src.path) for state, _, _ in plan]))) if plan else 0
 
 
 def _track(ds: Any, plan: list[tuple[_SourceState, int, int]], summary: ExtractSummary, progress: bool) -> None:

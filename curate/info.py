@@ -11,7 +11,7 @@ RANGE_FIELDS = ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_
 
 
 def dataset_info(name: str) -> dict[str, Any]:
-    """Counts per subset, min/mean/max of the numeric fields and expression label counts."""
+    """Counts per subset, min/mean/max of the numeric fields and expression label counts per subset."""
     ds = load_dataset(name)
     schema = ds.get_field_schema()
     fields = [f for f in RANGE_FIELDS if f in schema]
@@ -27,14 +27,20 @@ def dataset_info(name: str) -> dict[str, Any]:
         "sources": len(ds.distinct("source")) if "source" in schema else 0,
         "backends": ds.count_values("backend") if "backend" in schema else {},
         "ranges": ranges,
-        # faces whose landmarks were guessed (no mesh) have no expression: counted as "unknown"
-        "expressions": dict(sorted((k or "unknown", v) for k, v in ds.count_values("expression.label").items()))
-        if "expression" in schema else {},
+        # per subset; faces whose landmarks were guessed (no mesh) have no expression: counted as "unknown"
+        "expressions": _expressions(ds) if "expression" in schema and "subset" in schema else {},
         "landmarks_missing": len(ds.match(F("landmarks_ok") == False)) if "landmarks_ok" in schema else 0,  # noqa: E712
         "pose_methods": _pose_methods(ds, "pose_method" in schema),
         "tracks": _track_counts(ds) if "track" in schema else {},
         "saved_views": ds.list_saved_views(),
     }
+
+
+def _expressions(ds: Any) -> dict[str, dict[str, int]]:
+    """Per subset: faces per expression label."""
+    return {subset: dict(sorted((k or "unknown", v) for k, v in ds.match(F("subset") == subset)
+                                .count_values("expression.label").items()))
+            for subset in sorted(ds.distinct("subset"))}
 
 
 def _pose_methods(ds: Any, recorded: bool) -> dict[str, int]:
@@ -60,7 +66,8 @@ def _track_counts(ds: Any) -> dict[str, dict[str, int]]:
             "shots": shots,
             "tracks": len(view.distinct("track")),
             "not_faces": len(view.match(F("is_face") == False)) if "is_face" in schema else 0,  # noqa: E712
-            "unsure": len(view.match(F("identity_cluster") == -1)) if "identity_cluster" in schema else 0,
+            "unsure": len(view.match((F("identity_cluster") == -1) & (F("is_face") != False)))  # noqa: E712
+            if "identity_cluster" in schema else 0,
         }
     return out
 
@@ -83,7 +90,10 @@ def format_info(info: dict[str, Any]) -> str:
     for subset, t in info.get("tracks", {}).items():
         lines.append(f"{subset}: {t['tracks']} tracks in {t['shots']} video shots (an image's face is a track of its own); "
                      f"{t['not_faces']} detections that are not faces, {t['unsure']} faces of unsure identity")
-    lines.append("expressions: " + (", ".join(f"{k}={v}" for k, v in info["expressions"].items()) or "none"))
+    for subset, counts in info["expressions"].items():
+        lines.append(f"{subset} expressions: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    if not info["expressions"]:
+        lines.append("expressions: none")
     if info["saved_views"]:
         lines.append("saved views: " + ", ".join(info["saved_views"]))
     return "\n".join(lines)

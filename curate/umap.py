@@ -45,13 +45,18 @@ def compute_umap(
         )
     path = Path(out) if out else media_dir(ds).parent / "reports" / f"{brain_key}.png"
     labels = view.values("subset")
-    clusters = view.values("identity_cluster") if ds.has_sample_field("identity_cluster") else [None] * n
-    plot_points(np.asarray(results.points), labels, clusters, path, title=f"{name}: UMAP of identity embeddings")
+    identity = view.values("identity_ok") if ds.has_sample_field("identity_ok") else None
+    plot_points(np.asarray(results.points), labels, identity, path, title=f"{name}: UMAP of identity embeddings")
     return results, path
 
 
-def plot_points(points: np.ndarray, subsets: list[str], clusters: list[Any], path: Path, title: str) -> Path:
-    """Scatter PNG: colour by subset, marker by identity cluster (cluster 0 = the main identity)."""
+IDENTITY_GROUPS = ((True, "the identity", "o", 14), (False, "other people", "x", 30), (None, "unsure", "^", 22))
+
+
+def plot_points(points: np.ndarray, subsets: list[str], identity: list[bool | None] | None, path: Path,
+                title: str) -> Path:
+    """Scatter PNG: colour by subset, marker by `faceset identity`'s verdict (the identity, other people,
+    unsure) when it has been run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,12 +64,17 @@ def plot_points(points: np.ndarray, subsets: list[str], clusters: list[Any], pat
 
     fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
     colours = {"A": "tab:blue", "B": "tab:orange"}
+    subsets_arr = np.asarray(subsets, dtype=object)
     for sub in sorted(set(subsets)):
-        for main in (True, False):
-            sel = np.array([s == sub and ((c in (0, None)) == main) for s, c in zip(subsets, clusters)])
+        mine = subsets_arr == sub
+        if identity is None:
+            ax.scatter(points[mine, 0], points[mine, 1], s=14, c=colours.get(sub, "tab:gray"), label=sub)
+            continue
+        for verdict, words, marker, size in IDENTITY_GROUPS:
+            sel = mine & np.array([v is verdict for v in identity])
             if sel.any():
-                ax.scatter(points[sel, 0], points[sel, 1], s=14 if main else 30, marker="o" if main else "x",
-                           c=colours.get(sub, "tab:gray"), label=f"{sub}{'' if main else ' (other identity clusters)'}")
+                ax.scatter(points[sel, 0], points[sel, 1], s=size, marker=marker, c=colours.get(sub, "tab:gray"),
+                           label=f"{sub}: {words} ({int(sel.sum())})")
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     ax.set_xticks([])

@@ -186,7 +186,12 @@ def set_subset(view: Any, subset: str) -> int:
 
     changing = view.match(F("subset") != subset)
     n = len(changing)
-    changing.set_field("subset", subset).save("subset")
+    if n:
+        ids = changing.values("id")
+        moved = view._root_dataset.select(ids)
+        moved.untag_samples([s for s in SUBSETS if s != subset])  # the subset is a tag too (extract sets both)
+        moved.tag_samples(subset)
+        moved.set_field("subset", subset).save("subset")
     return n
 
 

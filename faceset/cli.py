@@ -104,6 +104,8 @@ def main() -> None:
     except typer.Abort:
         print("faceset: aborted", file=sys.stderr)
         sys.exit(1)
+    if code == curate_cli.INTERRUPTED and not curate_cli.interrupt_said:
+        print("faceset: interrupted (what was stored so far is kept)", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -71,7 +71,7 @@ def duplicated_faces(samples, tmp_path, load_rgb):
 def test_duplicated_faces_grouped_sharpest_kept_and_undone(duplicated_faces, dataset_name, method):
     import fiftyone as fo
 
-    from curate.dedupe import DUPLICATES_VIEW, dataset_dedupe
+    from curate.dedupe import DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
     from curate.extract import extract
     from curate.trash import undo
 
@@ -81,9 +81,11 @@ def test_duplicated_faces_grouped_sharpest_kept_and_undone(duplicated_faces, dat
     name = {s.id: s.source.rsplit("/", 1)[-1] for s in ds}
     results, batch = dataset_dedupe(dataset_name, "B", method=method, dry_run=True, progress=False)
     assert results["B"].groups == 1 and results["B"].removable == 3 and batch is None and len(ds) == 7
-    dups = sorted(name[i] for i in ds.load_saved_view(DUPLICATES_VIEW).values("id"))
+    dups = sorted(name[i] for i in ds.load_saved_view(REMOVE_VIEW).values("id"))
     print(f"{method}: would remove {dups}")
     assert dups == ["obama_blurred.jpg", "obama_q50.jpg", "obama_small.jpg"]
+    review = [name[i] for i in ds.load_saved_view(DUPLICATES_VIEW).values("id")]  # the group whole, kept face first
+    assert review[0] == "obama.jpg" and sorted(review[1:]) == dups
     results, batch = dataset_dedupe(dataset_name, "B", method=method, progress=False)
     assert batch["count"] == 3
     kept = sorted(name[i] for i in ds.values("id"))

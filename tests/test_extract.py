@@ -50,7 +50,8 @@ def test_extract_photos_and_video(samples, dataset_name):
     info = dataset_info(dataset_name)
     assert info["subsets"] == {"A": a.faces, "B": 4} and info["sources"] == 4
     assert info["ranges"]["yaw"]["min"] <= info["ranges"]["yaw"]["max"]
-    assert sum(info["expressions"].values()) == len(ds)
+    assert {k: sum(c.values()) for k, c in info["expressions"].items()} == info["subsets"]  # counted per subset
+    assert "A expressions: " in format_info(info) and "B expressions: " in format_info(info)
     assert "subsets: A=" in format_info(info)
 
     # the same faces are never stored twice, even when asked for under the other subset

@@ -283,3 +283,124 @@ def test_starting_the_database_is_one_process_at_a_time(monkeypatch, tmp_path):
     import fiftyone.core.odm.database as fodb
 
     assert fodb.establish_db_conn.faceset_serialised  # faceset's processes use it
+
+
+def _wait_for_faces(name: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if fo.dataset_exists(name):
+            ds = fo.load_dataset(name)
+            ds.reload()
+            if len(ds):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"no faces stored before the deadline (exit {proc.poll()})")
+
+
+def test_ctrl_c_during_extract_says_what_it_kept_leaves_no_process_and_resumes(samples, dataset_name):
+    """Ctrl-C (SIGINT to the command's process group, as a terminal sends it): one line naming the faces kept,
+    exit 130, no worker left; the same command then finishes the video without storing a face twice."""
+    args = [*FACESET, "extract", str(samples / CLIP), "-d", dataset_name, "-j", "2", "--every", "2"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for_faces(dataset_name, proc)
+    kids = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    said = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("faceset:")]
+    assert len(said) == 1 and "interrupted after" in said[0] and "resume" in said[0], err
+    kept = int(said[0].split("interrupted after ")[1].split()[0])
+    assert kept == len(_keys(dataset_name)) > 0
+    _, alive = psutil.wait_procs(kids, timeout=15)
+    assert not alive, [p.cmdline()[:3] for p in alive]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    keys = _keys(dataset_name)
+    assert len(keys) == len(set(keys)) > kept and "faces added: " in done.stdout
+
+
+def test_ctrl_c_stops_the_app_and_its_services(photos_dataset):
+    """`faceset app` stopped by Ctrl-C takes its App server and delegated-operation service with it at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*FACESET, "app", photos_dataset, "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines = []
+    while not any("FiftyOne App for" in ln for ln in lines) and len(lines) < 20 and proc.poll() is None:
+        lines.append(proc.stdout.readline())  # faceset's line comes once the App serves
+    assert any("FiftyOne App for" in ln for ln in lines), (lines, proc.poll())
+    kids = psutil.Process(proc.pid).children(recursive=True)
+    assert kids
+    os.kill(proc.pid, signal.SIGINT)  # the command alone (kill -INT): its services are its to stop
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "faceset: App stopped" in err, err
+    _, alive = psutil.wait_procs(kids, timeout=10)
+    assert not alive, [p.cmdline()[:4] for p in alive]
+    with socket.socket() as s:
+        assert s.connect_ex(("localhost", port)) != 0  # nothing serves the port any more
+
+
+def test_counts_say_what_they_count(photos_dataset, samples, tmp_path):
+    """Every printed count is of what the command acted on: per subset, no silent caps, short exports said."""
+    from convert.pipeline import ConvertSummary
+
+    extract([samples / CLIP], photos_dataset, "A", every=25, workers=1, progress=False)
+    ds = fo.load_dataset(photos_dataset)
+    in_b = len(ds.match(fo.ViewField("subset") == "B"))
+    result = _cli("filter", photos_dataset, "-s", "B")
+    assert f"{in_b} of {in_b} faces of subset B match" in result.stdout, result.stdout
+    info = _cli("info", photos_dataset).stdout
+    assert "A expressions: " in info and "B expressions: " in info
+    short = _cli("export", photos_dataset, "-s", "B", "-o", tmp_path / "ex", "--count", "50")
+    assert short.returncode == 0 and f"asked for 50 faces: only {in_b} usable faces" in short.stdout, short.stdout
+    gaps = _cli("gaps", photos_dataset, "--min-count", "1", "--max-views", "0", "--out", tmp_path / "g")
+    assert gaps.returncode == 0 and "of" in gaps.stdout and "saved (the largest; --max-views" in gaps.stdout, gaps.stdout
+    first = _cli("identity", photos_dataset, "-s", "A")
+    assert first.returncode == 0, first.stderr
+    ds.reload()
+    wrong_a = len(ds.load_saved_view("wrong_identity"))
+    assert wrong_a > 0 and "saved as views" in first.stdout and f"wrong_identity (A: {wrong_a})" in first.stdout
+    second = _cli("identity", photos_dataset, "-s", "B")
+    assert second.returncode == 0 and f"wrong_identity (A: {wrong_a}" in second.stdout, second.stdout  # A's kept
+    assert not any("--only" in ln for ln in ConvertSummary().lines())  # not mentioned when not used
+    assert any("--only" in ln for ln in ConvertSummary(only=True).lines())
+
+
+def test_gaps_of_a_set_with_one_side_empty_say_it_is_not_measured(photos_dataset, tmp_path):
+    result = _cli("gaps", photos_dataset, "--out", tmp_path)
+    assert result.returncode == 0 and "B covers A: not measured (A has no faces)" in result.stdout, result.stdout
+
+
+def test_wrong_inputs_get_one_line_and_faces_move_between_subsets(photos_dataset, samples, tmp_path):
+    """A video given as DeepFaceLab's frames folder, an alignments file given the wrong video, a folder given to
+    extract, a source extracted again into the other subset; `faceset move` puts faces in the right one."""
+    import numpy as np
+
+    from curate.interop.faceswap import face_entry, write_alignments
+
+    dfl = _cli("import-dfl", tmp_path, "-d", photos_dataset, "-s", "B", "--frames", samples / CLIP)
+    lines = [ln for ln in dfl.stderr.splitlines() if ln.strip()]
+    assert dfl.returncode == 2 and len(lines) == 1 and "is not a folder" in lines[0], dfl.stderr
+    fsa = write_alignments(tmp_path / "other_alignments.fsa", {
+        f"holiday_{i:06d}.mp4": [face_entry([10, 10, 50, 50], np.zeros((68, 2)))] for i in range(1, 25)})
+    fs = _cli("import-faceswap", fsa, "--frames", samples / CLIP, "-d", photos_dataset, "-s", "B")
+    lines = [ln for ln in fs.stderr.splitlines() if ln.strip()]
+    assert fs.returncode == 2 and len(lines) == 1 and "holiday.mp4" in lines[0] and CLIP in lines[0], fs.stderr
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(samples / "obama.jpg", folder / "obama.jpg")
+    seen = _cli("extract", folder, "-d", photos_dataset, "-s", "B", "-j", "1")
+    assert f"folder {folder}: 1 images and 0 videos inside it" in seen.stdout, seen.stdout
+    again = _cli("extract", samples / "biden.jpg", "-d", photos_dataset, "-s", "A", "-j", "1")
+    assert "already have their faces in subset B, not A" in again.stdout and "faceset move" in again.stdout, again.stdout
+    moved = _cli("move", photos_dataset, "-s", "A", "--source", samples / "biden.jpg")
+    assert moved.returncode == 0 and "moved to subset A: 1" in moved.stdout, moved.stderr + moved.stdout
+    ds = fo.load_dataset(photos_dataset)
+    ds.reload()
+    biden = ds.match(fo.ViewField("source") == str((samples / "biden.jpg").absolute()))
+    assert biden.values("subset") == ["A"] and biden.values("tags") == [["A"]]
+    refused = _cli("move", photos_dataset, "-s", "A", "--source", tmp_path / "nowhere.jpg")
+    assert refused.returncode == 2 and "no faces of" in refused.stderr

@@ -22,7 +22,7 @@ def train_command(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: A and B)."),
-    iters: int = typer.Option(1200, "--iters", min=1, help="Training steps (about 0.25 s each at 128 px on 2 CPU cores)."),
+    iters: int = typer.Option(1200, "--iters", min=1, help="Training steps (each 0.25-0.8 s at 128 px on 2 CPU cores: 0.24 s in bench/out/mask_iou.txt, slower while other work shares the cores)."),
     size: int = typer.Option(128, "--size", help="Network input size (a multiple of 16)."),
     batch: int = typer.Option(16, "--batch", min=1, help="Faces per step."),
     out: Path | None = typer.Option(None, "--out", help="Where to save the network (default: beside the dataset's crops)."),

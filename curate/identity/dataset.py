@@ -4,8 +4,9 @@ Fields: ``identity_ok`` (True: the identity; False: another person; None: unsure
 the embedding can judge), ``identity_distance`` (the track's distance to the identity; None when unsure),
 ``identity_cluster`` (the track's identity cluster, 0 = most faces; -1 when unsure); for tracks given a second
 look (``second_look.py``) ``identity_second_look`` (their fused distance) and ``embedding_faceres``.
-Views: ``wrong_identity`` (worst first), ``identity_unsure`` (by track, for review), ``identity_review``
-(unsure first, then worst first) and ``identity: <subset> cluster N``.
+Views: ``wrong_identity`` (worst first), ``identity_unsure`` (by track, for review) — both over every subset
+identity was run on — ``identity_review`` (the subset: unsure first, then worst first) and ``identity: <subset>
+cluster N`` (clusters of two faces or more).
 """
 from __future__ import annotations
 
@@ -158,10 +159,11 @@ def dataset_identity(
         "identity_cluster": scores.cluster.astype(int).tolist(),
     })
     mine = F("subset") == subset
-    wrong = ds.match(mine & (F("identity_ok") == False) & (F(KEEP_FIELD) != True))  # noqa: E712 - kept faces stay out
-    ds.save_view(WRONG_IDENTITY_VIEW, wrong.sort_by("identity_distance", reverse=True), overwrite=True)
-    unsure = ds.match(mine & (F("identity_ok") == None))  # noqa: E711
-    ds.save_view(UNSURE_VIEW, unsure.sort_by([("track", 1), ("frame", 1)]), overwrite=True)
+    # the two cleanup views hold every subset identity was run on: a run on B does not drop A's faces from them
+    wrong = ds.match((F("identity_ok") == False) & (F(KEEP_FIELD) != True))  # noqa: E712 - kept faces stay out
+    ds.save_view(WRONG_IDENTITY_VIEW, wrong.sort_by([("subset", 1), ("identity_distance", -1)]), overwrite=True)
+    unsure = ds.match(F("identity_cluster") == -1)
+    ds.save_view(UNSURE_VIEW, unsure.sort_by([("subset", 1), ("track", 1), ("frame", 1)]), overwrite=True)
     saved = [WRONG_IDENTITY_VIEW, UNSURE_VIEW]
     if review:
         ds.save_view("identity_review", ds.match(mine).sort_by(

@@ -60,6 +60,7 @@ class ImportSummary:
     added: int = 0
     present: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know about how faces were read
 
     @property
     def ok(self) -> bool:
@@ -68,7 +69,8 @@ class ImportSummary:
 
     def lines(self) -> list[str]:
         """Human summary."""
-        return [f"faces added: {self.added}, already in the dataset: {self.present}, files skipped: {len(self.skipped)}"]
+        return [f"faces added: {self.added}, already in the dataset: {self.present}, files skipped: {len(self.skipped)}",
+                *self.notes]
 
 
 def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: str = "dlib", size: int = 256,

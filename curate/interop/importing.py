@@ -71,11 +71,22 @@ def _faceswap_frames(frames: dict[str, list], root: Path, summary: ImportSummary
             report_error(f"{video} frame {index}", "frame not in the video")
 
 
+def check_video_matches(alignments: Path, keys: list[str], frames: Path) -> None:
+    """FormatError (one line) when ``frames`` is a video and the alignments' frame keys name other videos only."""
+    if not Path(frames).is_file():
+        return
+    named = {parsed[0] for parsed in map(parse_video_key, keys) if parsed is not None}
+    if named and Path(frames).name not in named:
+        raise FormatError(f"{Path(alignments).name} describes frames of {', '.join(sorted(named))}, not of "
+                          f"{Path(frames).name}: give --frames the video it was made from")
+
+
 def import_faceswap(dataset: str, subset: str, alignments: Path, frames: Path, backend: str = "dlib",
                     size: int = 256, coverage: float = 0.75) -> ImportSummary:
     """Import a faceswap alignments file; frames is the folder of frame images or the video it was made from."""
     check_subset(subset)
     data, _ = read_alignments(Path(alignments))  # the whole file is checked before anything is added
+    check_video_matches(alignments, [k for k, faces in data.items() if faces], Path(frames))
     summary, batch = ImportSummary(), []
     add = lambda b: add_known_faces(dataset, subset, b, backend, size, coverage, tool="faceswap")
     for source, frame, is_video, rgb, faces in tqdm(_faceswap_frames(data, Path(frames), summary), desc="import", unit="frame"):
@@ -102,7 +113,11 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
                size: int = 256, coverage: float = 0.75) -> ImportSummary:
     """Import a folder of DeepFaceLab aligned JPGs (from their source frames when frames is given)."""
     check_subset(subset)
+    if frames is not None and not Path(frames).is_dir():
+        raise FormatError(f"--frames {frames} is not a folder: give the folder of source frames DeepFaceLab "
+                          "extracted the faces from (its aligned JPGs name them, e.g. 00001.png)")
     summary, batch = ImportSummary(), []
+    no_source = 0
     add = lambda b: add_known_faces(dataset, subset, b, backend, size, coverage, tool="dfl")
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     for path in tqdm(files, desc="import", unit="face"):
@@ -122,6 +137,7 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
                 if to_face is None:
                     raise FormatError("no usable image_to_face_mat and degenerate landmarks")
             else:  # the aligned JPG itself, through its own landmarks; the source frame's size is not known
+                no_source += frames is not None
                 rgb = load_image(path)
                 face = KnownFace(path, 0, 0, rgb, info["landmarks"], info["source_landmarks"], info["bbox"], None)
                 to_face = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -140,4 +156,7 @@ def import_dfl(dataset: str, subset: str, folder: Path, frames: Path | None = No
         if len(batch) >= CHUNK:
             _flush(batch, summary, add)
     _flush(batch, summary, add)
+    if no_source:
+        summary.notes.append(f"{no_source} faces: their source frame is not in {frames}; imported from the aligned "
+                             "JPG itself (the source frame's size is not known)")
     return summary

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,24 @@ def _serialise_database_start() -> None:
     fodb.establish_db_conn = serialised(start)
 
 
+@contextmanager
+def quiet_children() -> Iterator[None]:
+    """Processes started inside the block write their stdout to /dev/null (file descriptor 1 is swapped while
+    it runs; this process's own prints are flushed first and go on as before afterwards)."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def serialised(start: Any) -> Any:
     """``start`` (FiftyOne's connect) run under the per-user start lock unless a server is already known."""
     import fcntl
@@ -56,7 +76,8 @@ def serialised(start: Any) -> Any:
         with open(START_LOCK, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                return start(config)
+                with quiet_children():  # mongod's own start-up lines ("Renamed existing log file") stay off stdout
+                    return start(config)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 

@@ -79,6 +79,11 @@ def demo(
     typer.echo("\n".join(done.lines()))
 
 
+def _database_failure(exc: BaseException) -> bool:
+    """Whether an error is FiftyOne's database service failing to start (a ServiceException)."""
+    return any(c.__name__ == "ServiceException" and c.__module__ == "fiftyone.core.service" for c in type(exc).__mro__)
+
+
 def main() -> None:
     """Entry point of the `faceset` console script: every error, usage errors included, is one
     `faceset: error: ...` line on stderr; exit 0 done, 1 nothing could be done, 2 usage or user error."""
@@ -91,6 +96,15 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)
+    except Exception as exc:  # the embedded database could not start: FiftyOne's ServiceException (not imported
+        if not _database_failure(exc):  # here: `faceset --help` need not load FiftyOne)
+            raise
+        import fiftyone as fo
+
+        log = Path(fo.config.database_dir) / "log" / "mongo.log"
+        print(f"faceset: error: the FiftyOne database service could not start ({type(exc).__name__}: {exc}); "
+              f"its log: {log}", file=sys.stderr)
+        sys.exit(1)
     except cx.NoArgsIsHelpError as exc:
         print(exc.format_message() if hasattr(exc, "format_message") else exc, file=sys.stderr)
         sys.exit(2)

@@ -285,6 +285,40 @@ def test_starting_the_database_is_one_process_at_a_time(monkeypatch, tmp_path):
     assert fodb.establish_db_conn.faceset_serialised  # faceset's processes use it
 
 
+def test_the_database_start_prints_nothing_on_stdout_and_a_failed_start_is_one_line(monkeypatch, tmp_path, capfd):
+    """What mongod prints while it starts ("Renamed existing log file ...") never reaches the command's stdout;
+    a database service that cannot start ends the command with one `faceset: error:` line."""
+    from types import SimpleNamespace
+
+    import fiftyone.core.service as fos
+    import pytest
+
+    from faceset import cli
+
+    monkeypatch.setattr(store, "START_LOCK", tmp_path / "start.lock")
+    monkeypatch.delenv("FIFTYONE_PRIVATE_DATABASE_PORT", raising=False)
+
+    def noisy_start(config):  # stands in for FiftyOne's connect starting mongod
+        subprocess.run(["echo", "Renamed existing log file"], check=True)
+        print("faceset's own line")
+
+    store.serialised(noisy_start)(SimpleNamespace(database_uri=None))
+    out = capfd.readouterr().out
+    assert "Renamed" not in out and "faceset's own line" in out
+
+    def no_db(name):
+        raise fos.ServiceListenTimeout("fiftyone.core.service.DatabaseService", 0)
+
+    import curate.info
+
+    monkeypatch.setattr(curate.info, "load_dataset", no_db)
+    monkeypatch.setattr(sys, "argv", ["faceset", "info", "anything"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
+    assert exit_.value.code == 1 and len(err) == 1 and err[0].startswith("faceset: error: the FiftyOne database"), err
+
+
 def _wait_for_faces(name: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:

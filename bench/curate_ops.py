@@ -82,7 +82,7 @@ def make_dataset(d, name, batch: int = 20000):
     import fiftyone as fo
     from bson import Binary, ObjectId
 
-    from curate.dedupe import hash_to_hex
+    from curate.analysis.hashing import hash_to_hex
     from fiftyone.core.utils import serialize_numpy_array
 
     def fields(k):

@@ -33,7 +33,7 @@ from convert.preview import ContactSheet
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
 from curate.analysis.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
-from curate.extract import report_error
+from curate.media import report_error
 from curate.media import MediaError, list_sources, load_image, probe_video, write_image
 
 FORMATS = ("mp4", "png")

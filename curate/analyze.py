@@ -19,7 +19,7 @@ from curate.analysis.align import (
     warp_face,
 )
 from curate.analysis.backends import AnalyzedFace, FaceAnalyzer, create_analyzer
-from curate.dedupe import hash_to_hex, perceptual_hash
+from curate.analysis.hashing import hash_to_hex, perceptual_hash
 from curate.analysis.expression import (
     ExpressionThresholds,
     expression_scores,

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from scipy import sparse
 
+from curate.analysis.hashing import crop_descriptor, hash_to_hex, hashes_from_hex, perceptual_hash
 from curate.media import load_image
 from curate.subsets import check_subset
 
@@ -25,32 +25,6 @@ HASH_FIELD = "crop_hash"
 DEFAULT_MAX_BITS = 6
 DEFAULT_MAX_DISTANCE = 0.35
 DEFAULT_POSE_TOLERANCE = 10.0
-
-
-def _face_dct(image: np.ndarray) -> np.ndarray:
-    """8x8 low-frequency DCT of an aligned crop's central face area (grey, 32x32)."""
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape
-    centre = grey[h // 8: h - h // 8, w // 8: w - w // 8]
-    small = cv2.resize(centre, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    return cv2.dct(small)[:8, :8]
-
-
-def perceptual_hash(image: np.ndarray) -> int:
-    """64-bit DCT hash of an aligned crop's central face area (pHash: low frequencies above their median)."""
-    low = _face_dct(image).ravel()
-    bits = low > np.median(low[1:])
-    return int(np.packbits(bits).view(">u8")[0])
-
-
-def hash_to_hex(value: int) -> str:
-    """Stored form of a perceptual hash."""
-    return f"{value:016x}"
-
-
-def hashes_from_hex(values: list[str]) -> np.ndarray:
-    """uint64 array of stored hashes."""
-    return np.array([int(v, 16) for v in values], dtype=np.uint64)
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -182,12 +156,6 @@ def groups_from_neighbors(ids: list[str], neighbors_map: dict[str, list[Any]], s
     return DuplicateGroups(labels, _keepers(labels, sharpness))
 
 
-def crop_descriptor(image: np.ndarray) -> np.ndarray:
-    """Unit-length low-frequency DCT coefficients of a crop's face area (pose-sensitive, unlike identity)."""
-    low = _face_dct(image).ravel()[1:]
-    return low / max(float(np.linalg.norm(low)), 1e-9)
-
-
 def ensure_hashes(samples: Any, progress: bool = True, on_progress: Callable[[float, str], None] | None = None) -> int:
     """Compute and store the crop hash of every sample that lacks one; returns how many were computed."""
     from fiftyone import ViewField as F
@@ -271,7 +239,7 @@ def dataset_dedupe(
 
     from curate.store import load_dataset, read_columns, write_fields
     from curate.trash import delete_reversibly
-    from curate.workbench import kept_ids
+    from curate.keep import kept_ids
 
     if method not in ("crop", "brain"):
         raise ValueError(f"unknown dedupe method {method!r} (use crop or brain)")

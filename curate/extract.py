@@ -33,18 +33,14 @@ from curate.media import (
     fingerprint,
     iter_video,
     list_sources,
-    printable,
     load_image,
+    printable,
     probe_video,
+    report_error,
 )
 from curate.subsets import check_subset
 
 FLUSH_FRAMES = 32
-
-
-def report_error(path: Path | str, reason: str) -> None:
-    """One clear line on stderr: the file and why it was skipped."""
-    tqdm.write(f"faceset: skipped {printable(path)}: {reason}", file=sys.stderr)
 
 
 @dataclass

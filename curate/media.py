@@ -32,6 +32,15 @@ def printable(path: Path | str) -> str:
     return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
+def report_error(path: Path | str, reason: str) -> None:
+    """One clear line on stderr: the file and why it was skipped (above any progress bar)."""
+    import sys
+
+    from tqdm import tqdm
+
+    tqdm.write(f"faceset: skipped {printable(path)}: {reason}", file=sys.stderr)
+
+
 def kind_of(path: Path) -> str | None:
     """'image', 'video' or None (not a media file) by file extension."""
     ext = path.suffix.lower()

@@ -12,11 +12,10 @@ import numpy as np
 
 from curate.gaps import (DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, UNKNOWN, GapReport, bin_labels, bin_range, cell_filter,
                          compute_gaps)
+from curate.keep import kept_ids
 from curate.subsets import SUBSETS, check_subset
 
 ALL_EXPRESSIONS = "all"
-KEEP_FIELD = "keep"
-KEEP_TAG = "keep"
 MARKS = {"missing": ("#e5484d", "✗", "missing: the other set has faces here, this one none"),
          "thin": ("#f5a524", "↓", "thin: this set's share is under a quarter of the other's"),
          "flip": ("#3e9bff", "⇋", "filled by flipping: this set's mirrored faces cover it in training")}
@@ -193,28 +192,6 @@ def set_subset(view: Any, subset: str) -> int:
         moved.tag_samples(subset)
         moved.set_field("subset", subset).save("subset")
     return n
-
-
-def mark_keep(view: Any, keep: bool = True) -> int:
-    """Mark a view's faces as checked by eye (or unmark them): identity review and dedupe never remove kept faces."""
-    import fiftyone as fo
-
-    ds = view._root_dataset
-    if not ds.has_sample_field(KEEP_FIELD):
-        ds.add_sample_field(KEEP_FIELD, fo.BooleanField)
-    n = len(view)
-    view.set_field(KEEP_FIELD, bool(keep)).save(KEEP_FIELD)
-    (view.tag_samples if keep else view.untag_samples)(KEEP_TAG)
-    return n
-
-
-def kept_ids(view: Any) -> set[str]:
-    """Ids of a view's faces marked keep."""
-    from fiftyone import ViewField as F
-
-    if not view._root_dataset.has_sample_field(KEEP_FIELD):
-        return set()
-    return set(view.match(F(KEEP_FIELD) == True).values("id"))  # noqa: E712
 
 
 def flagged_identity(name: str, subset: str) -> tuple[Any, list[str]]:

@@ -329,7 +329,7 @@ def test_every_operator_is_registered():
 def test_app_lists_face_datasets(faces_dataset):
     from typer.testing import CliRunner
 
-    from curate.cli import app
+    from faceset.cli.curate import app
 
     result = CliRunner().invoke(app, ["app"])
     assert result.exit_code == 0, result.output

@@ -8,12 +8,18 @@ gap between the lips. :func:`mouth_features` reads it from the aligned 256 px cr
 * a grey patch of the mouth (``PATCH_W`` x ``PATCH_H``), cut with the similarity transform that puts the mesh's
   mouth corners (vertices 61, 291) at fixed points, each patch normalised to zero mean and unit variance;
 * darkness measures: the mean grey inside the mesh's inner-lip polygon, and the darkest pixels of the patch's
-  middle, each over the median grey of the mouth box; the share of dark pixels inside the outer lips.
+  middle, each over the median grey of the mouth box; the share of dark pixels inside the outer lips; and the
+  inner-lip polygon's area over the outer lips' (mesh geometry).
 
 :func:`mouth_open_probability` is P(open) of a logistic regression on those features (standardisation folded
-into the weights), averaged over the patch and its mirror image. The weights (``curate/data/human/mouth_lr.npz``,
-plain arrays) are fitted by ``bench/mouth_fit.py`` on photos whose mouths were labelled by the mesh on the large
-sharp face and then shrunk, blurred and JPEG-compressed to video sizes (no hand labels).
+into the weights), averaged over the patch and its mirror image. ``bench/mouth_fit.py --save PATH`` fits it on
+photos whose mouths were labelled by the mesh on the large sharp face and then shrunk, blurred and
+JPEG-compressed to video sizes (no hand labels) and writes the plain-array ``.npz`` this module reads.
+
+Status: NO model is shipped. On the hand-labelled test videos the fitted model does not separate open from
+closed mouths (AUC 0.41 pooled; ``bench/out/mouth_fit.txt``), so ``MOUTH_MODEL`` does not exist and
+:func:`mouth_model` raises ``FileNotFoundError`` unless a path is given. The features stay here, shared with the
+bench, for the next attempt.
 """
 from __future__ import annotations
 

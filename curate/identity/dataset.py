@@ -54,7 +54,7 @@ def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[
                     ) -> list[tuple[Path, list[Any]]]:
     """(image, its faces) of each reference image that has any; bad files, videos and faceless images get an
     error line."""
-    from curate.extract import report_error
+    from curate.media import report_error
     from curate.media import MediaError, list_sources, load_image
 
     report = on_error or report_error
@@ -90,7 +90,7 @@ def usable_reference_faces(backend: str, paths: list[str]) -> list[tuple[Path, A
 
     from curate.analysis.backends import create_analyzer
     from curate.analyze import face_pose
-    from curate.extract import report_error
+    from curate.media import report_error
     from curate.media import printable
 
     max_yaw = identity_settings(backend).reliable_yaw
@@ -127,7 +127,7 @@ def dataset_identity(
 
     from curate.store import load_dataset, read_columns, write_fields
     from curate.tracks.update import update_tracks
-    from curate.workbench import KEEP_FIELD
+    from curate.keep import KEEP_FIELD
 
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)

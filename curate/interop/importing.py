@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from curate.extract import report_error
+from curate.media import report_error
 from curate.interop.common import ImportSummary, KnownFace, add_known_faces, safe_child
 from curate.interop.dfl import parse_dfl_meta, read_dfl_meta
 from curate.interop.faceswap import face_extras, parse_video_key, read_alignments

@@ -507,7 +507,7 @@ class KeepFaces(foo.Operator):
         return types.Property(inputs, view=types.View(label="Keep faces"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from curate.workbench import mark_keep
+        from curate.keep import mark_keep
 
         keep = bool(ctx.params.get("keep", True))
         n = mark_keep(_target(ctx), keep)

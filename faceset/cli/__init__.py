@@ -10,10 +10,11 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 import typer  # noqa: E402
 
-from convert import cli as convert_cli  # noqa: E402
-from curate import cli as curate_cli  # noqa: E402
-from train import cli as train_cli  # noqa: E402
-from train import mask_cli  # noqa: E402
+from faceset.cli import common  # noqa: E402
+from faceset.cli import convert as convert_cli  # noqa: E402
+from faceset.cli import curate as curate_cli  # noqa: E402
+from faceset.cli import mask as mask_cli  # noqa: E402
+from faceset.cli import train as train_cli  # noqa: E402
 
 app = typer.Typer(
     name="faceset", no_args_is_help=True, add_completion=False,
@@ -24,7 +25,7 @@ for command in [*curate_cli.app.registered_commands, *train_cli.app.registered_c
     app.registered_commands.append(command)
 app.add_typer(mask_cli.app, name="mask")
 
-SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 @app.command()
@@ -118,7 +119,7 @@ def main() -> None:
     except typer.Abort:
         print("faceset: aborted", file=sys.stderr)
         sys.exit(1)
-    if code == curate_cli.INTERRUPTED and not curate_cli.interrupt_said:
+    if code == common.INTERRUPTED and not common.interrupt_said:
         print("faceset: interrupted (what was stored so far is kept)", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -48,8 +48,8 @@ def convert(
     from convert.pipeline import ConvertSettings
     from convert.pipeline import convert as run
     from curate.analysis.backends import ModelsMissingError
-    from curate.cli import user_errors
-    from curate.extract import report_error
+    from faceset.cli.common import user_errors
+    from curate.media import report_error
     from curate.media import MediaError
     from train.checkpoint import CheckpointError
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 
@@ -11,55 +9,15 @@ import typer
 
 from curate.analysis.expression import LABELS
 from curate.progress import busy
+from faceset.cli.common import Subset, dataset_of, stop_interrupted, subset_of, user_errors
 
 app = typer.Typer(no_args_is_help=True)
-INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (typer's, the shell's)
-interrupt_said: list[str] = []  # a command that handled its Ctrl-C already said what it kept
-
-
-def stop_interrupted(message: str) -> None:
-    """Say what an interrupted command kept (one line on stderr) and exit 130."""
-    typer.echo(f"faceset: {message}", err=True)
-    interrupt_said.append(message)
-    raise typer.Exit(INTERRUPTED)
-
-
-@contextmanager
-def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
-    """Turn the expected errors (missing dataset, bad value, missing models) into one line and exit 2."""
-    from curate.store import DatasetNotFound
-
-    try:
-        yield
-    except (DatasetNotFound, *kinds) as exc:
-        typer.echo(f"faceset: error: {exc}", err=True)
-        raise typer.Exit(2)
 
 
 class Backend(str, Enum):
     mediapipe = "mediapipe"
     dlib = "dlib"
     insightface = "insightface"
-
-
-def _dataset(positional: str | None, option: str | None) -> str:
-    """The dataset a command acts on: ``--dataset/-d NAME`` (every command), or its positional alias."""
-    if positional and option and positional != option:
-        raise typer.BadParameter(f"two dataset names: {positional!r} and --dataset {option!r}")
-    if not (option or positional):
-        raise typer.BadParameter("name the dataset: --dataset/-d NAME (or as the first argument)")
-    return option or positional
-
-
-class Subset(str, Enum):
-    """The one definition of the subsets for every command (typer lists the choices)."""
-
-    A = "A"
-    B = "B"
-
-
-def _subset(value: Subset | None) -> str | None:
-    return value.value if value is not None else None
 
 
 Expression = Enum("Expression", {name: name for name in (*LABELS, "unknown")}, type=str)  # labels to filter on
@@ -146,7 +104,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Counts per subset, field ranges and expression label counts of a dataset."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.info import dataset_info, format_info
     with user_errors():
         data = dataset_info(dataset)
@@ -160,7 +118,7 @@ def tracks(
 ) -> None:
     """Find shot cuts and link faces into tracks (fields shot, track, is_face; view 'tracks'), for datasets
     extracted before tracks existed or after editing them: extract does this by itself."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.store import DatasetNotFound, load_dataset
     from curate.tracks.update import save_track_view, update_tracks
     with user_errors(DatasetNotFound):
@@ -181,7 +139,7 @@ def pose(
     """Recompute every face's yaw, pitch and roll with the current estimators from what the dataset stores (mesh,
     landmarks, keypoints), and the expression labels that depend on them: no source is read again; pose_method
     says which estimator made each face's angles."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.analysis.expression import ExpressionThresholds
     from curate.pose_update import update_pose
     from curate.store import DatasetNotFound, load_dataset
@@ -211,7 +169,7 @@ def app_command(
         else:
             typer.echo("open one: faceset app NAME")
         return
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.app import launch
     with user_errors():
         try:
@@ -242,7 +200,7 @@ def gaps(
     max_views: int = typer.Option(10, "--max-views", min=0, help="Saved views of single gap bins per lacking subset (largest gaps first)."),
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
     with user_errors(), busy("gaps"):
         report, paths, views = dataset_gaps(
@@ -292,16 +250,16 @@ def identity(
     review: bool = typer.Option(False, "--review", help="Also save 'identity_review': the subset sorted worst-first."),
 ) -> None:
     """Score every face against the identity, flag wrong ones (view 'wrong_identity'), split into clusters."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     import numpy as np
 
     from curate.identity import dataset_identity
-    with user_errors(ValueError), busy(f"identity of subset {_subset(subset)}"):
-        scores, views = dataset_identity(dataset, _subset(subset), [str(r) for r in reference or []], threshold, review)
+    with user_errors(ValueError), busy(f"identity of subset {subset_of(subset)}"):
+        scores, views = dataset_identity(dataset, subset_of(subset), [str(r) for r in reference or []], threshold, review)
     labels, sizes = np.unique(scores.cluster[scores.cluster >= 0], return_counts=True)
     clusters, in_views = len(labels), int(((sizes >= 2) | (labels == 0)).sum())
-    not_faces = _not_faces(dataset, _subset(subset))  # never judged either: counted apart from the unsure faces
-    typer.echo(f"subset {_subset(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
+    not_faces = _not_faces(dataset, subset_of(subset))  # never judged either: counted apart from the unsure faces
+    typer.echo(f"subset {subset_of(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
                f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum()) - not_faces} unsure (their track "
                f"has no face the embedding can judge: review view 'identity_unsure'), {not_faces} detections that are "
                f"not faces; threshold {scores.threshold:g}, {clusters} identity clusters ({in_views} of two faces or more "
@@ -340,7 +298,7 @@ def delete(
     view: str = typer.Option(..., "--view", help="Saved view whose samples to delete (e.g. wrong_identity)."),
 ) -> None:
     """Delete a saved view's samples in bulk, reversibly (moved to DATASET-trash; `faceset undo` restores)."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.store import DatasetNotFound, load_dataset
     from curate.trash import delete_reversibly
 
@@ -361,7 +319,7 @@ def move(
     source: list[Path] | None = typer.Option(None, "--source", help="Move the faces of this video or image (repeatable)."),
 ) -> None:
     """Move faces to the other subset: a saved view's, or every face of some sources (extracted under the wrong -s)."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from fiftyone import ViewField as F
 
     from curate.media import printable
@@ -384,8 +342,8 @@ def move(
             if unknown:
                 raise ValueError(f"no faces of {', '.join(unknown)} in {dataset!r}")
             what = f"{len(paths)} source(s)"
-        moved = set_subset(faces, _subset(to))
-    typer.echo(f"{what}: {len(faces)} faces; moved to subset {_subset(to)}: {moved} ({len(faces) - moved} were there "
+        moved = set_subset(faces, subset_of(to))
+    typer.echo(f"{what}: {len(faces)} faces; moved to subset {subset_of(to)}: {moved} ({len(faces) - moved} were there "
                "already); run `faceset identity` and `faceset gaps` again for the subsets that changed")
 
 
@@ -396,7 +354,7 @@ def undo(
     batch: str | None = typer.Option(None, "--batch", help="Batch id to restore (default: the latest)."),
 ) -> None:
     """Restore the latest (or a named) batch of deleted samples."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.trash import undo as run_undo
 
     with user_errors(LookupError):
@@ -417,12 +375,12 @@ def dedupe(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report groups and save the 'near_duplicates' view."),
 ) -> None:
     """Group near-duplicate faces, keep the sharpest of each group, delete the rest reversibly."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
 
     with user_errors(ValueError), busy("near-duplicates"):
         results, batch = dataset_dedupe(
-            dataset, _subset(subset), method.value, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
+            dataset, subset_of(subset), method.value, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
             max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,
         )
     from curate.identity import left_out_line
@@ -448,7 +406,7 @@ def filter_command(
     save_view: str | None = typer.Option(None, "--save-view", help="Save the result as this FiftyOne view."),
 ) -> None:
     """Filter faces by field conditions and expression; optionally save the result as a FiftyOne view."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from fiftyone import ViewField as F
 
     from curate.store import load_dataset
@@ -456,12 +414,12 @@ def filter_command(
 
     with user_errors(ValueError):
         ds = load_dataset(dataset)
-        view = filter_view(ds, where or [], [e.value for e in expression or []], _subset(subset), sort_by, reverse)
+        view = filter_view(ds, where or [], [e.value for e in expression or []], subset_of(subset), sort_by, reverse)
         count = len(view)
         if save_view:
             ds.save_view(save_view, view, overwrite=True)
-    scope = ds.match(F("subset") == _subset(subset)) if subset else ds
-    typer.echo(f"{count} of {len(scope)} faces" + (f" of subset {_subset(subset)}" if subset else "") + " match")
+    scope = ds.match(F("subset") == subset_of(subset)) if subset else ds
+    typer.echo(f"{count} of {len(scope)} faces" + (f" of subset {subset_of(subset)}" if subset else "") + " match")
     for s in view.limit(5).select_fields(["source", "frame", "yaw", "pitch", "expression"]):
         typer.echo(f"  {s.source}#{s.frame} yaw {s.yaw:.1f} pitch {s.pitch:.1f} {s.expression.label if s.expression else ''}")
     if save_view:
@@ -478,11 +436,11 @@ def umap(
     out: Path | None = typer.Option(None, "--out", help="PNG path (default: the dataset's reports folder)."),
 ) -> None:
     """UMAP of the identity embeddings (fiftyone.brain visualization run for the App) and a scatter PNG."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.umap import compute_umap
 
     with user_errors(ValueError):
-        _, path = compute_umap(dataset, brain_key, _subset(subset), neighbors, out=out)
+        _, path = compute_umap(dataset, brain_key, subset_of(subset), neighbors, out=out)
     typer.echo(f"brain run: {brain_key} (App: Embeddings panel)\nplot: {path}")
 
 
@@ -513,17 +471,17 @@ def export(
     all_faces: bool = typer.Option(False, "--all-faces", help="Also export non-face detections and faces of unsure or other identity."),
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.export import export_faces
 
     with user_errors(ValueError, RuntimeError):
-        result = export_faces(dataset, _subset(subset), out, n, _subset(match), fmt.value, size, seed, not no_expression, view,
+        result = export_faces(dataset, subset_of(subset), out, n, subset_of(match), fmt.value, size, seed, not no_expression, view,
                               overwrite=overwrite, face_type=face_type.value, mask=mask, cluster=cluster,
                               all_faces=all_faces)
     from curate.identity import left_out_line
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
     if n and result.count < n:
-        typer.echo(f"asked for {n} faces: only {result.count} usable faces in subset {_subset(subset)}"
+        typer.echo(f"asked for {n} faces: only {result.count} usable faces in subset {subset_of(subset)}"
                    + (f" (view {view})" if view else ""))
     if result.left_out:
         typer.echo(left_out_line(result.left_out) + " (--all-faces exports them too)")
@@ -541,7 +499,7 @@ def import_faceswap_command(
     from curate.interop.safe_pickle import FormatError
 
     with user_errors(FormatError, OSError):
-        summary = import_faceswap(dataset, _subset(subset), alignments, frames)
+        summary = import_faceswap(dataset, subset_of(subset), alignments, frames)
     typer.echo("\n".join(summary.lines()))
     if not summary.ok:
         raise typer.Exit(1)
@@ -559,7 +517,7 @@ def import_dfl_command(
     from curate.interop.safe_pickle import FormatError
 
     with user_errors(FormatError, OSError):
-        summary = import_dfl(dataset, _subset(subset), folder, frames)
+        summary = import_dfl(dataset, subset_of(subset), folder, frames)
     typer.echo("\n".join(summary.lines()))
     if not summary.ok:
         raise typer.Exit(1)

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import typer
 
-from curate.cli import Subset
+from faceset.cli.common import Subset
 
 app = typer.Typer(no_args_is_help=True, help="A face-set's learned occlusion mask: train, apply, fix.")
 
 
 def _errors():
-    from curate.cli import user_errors
+    from faceset.cli.common import user_errors
     from train.checkpoint import CheckpointError
 
     return user_errors(CheckpointError, ValueError, LookupError, RuntimeError)
@@ -31,11 +31,11 @@ def train_command(
     max_faces: int = typer.Option(1500, "--max-faces", min=2, help="Train on at most this many faces: every one with a real label, the rest spread over the sources (memory ~0.7 MB a face)."),
 ) -> None:
     """Train a mask network on the face-set: real labels where it has them, synthetic occluders everywhere."""
-    from curate.cli import _dataset
+    from faceset.cli.common import dataset_of
     from train.masknet import MaskTrainSettings
     from train.masks import mask_train
 
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     if size % 16:
         raise typer.BadParameter("--size must be a multiple of 16")
     with _errors():
@@ -57,10 +57,10 @@ def apply_command(
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): chunks of faces run on its workers."),
 ) -> None:
     """Store the network's mask of every face as the 'mask_learned' segmentation (PNG beside the crops)."""
-    from curate.cli import _dataset
+    from faceset.cli.common import dataset_of
     from train.masks import LEARNED_FIELD, mask_apply
 
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     with _errors():
         n = mask_apply(dataset, model, subset and subset.value, device, cluster=cluster)
     typer.echo(f"{n} faces: '{LEARNED_FIELD}' set (the App overlays it; export and training use it)")
@@ -76,11 +76,11 @@ def fix_command(
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="With --to: only this subset."),
 ) -> None:
     """Correct masks by hand: --to DIR writes them out, --from DIR reads the painted ones back (next training uses them)."""
-    from curate.cli import _dataset
-    from curate.extract import report_error
+    from faceset.cli.common import dataset_of
+    from curate.media import report_error
     from train.masks import FIXED_FIELD, fix_export, fix_import
 
-    dataset = _dataset(dataset_arg, dataset_opt)
+    dataset = dataset_of(dataset_arg, dataset_opt)
     if bool(to) == bool(from_):
         raise typer.BadParameter("give one of --to DIR or --from DIR")
     with _errors():

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from report import emit  # noqa: E402
+
 DATA = Path("/work/shared/groundtruth/cmu_faces")
 OUT = ROOT / "bench" / "out" / "identity_stills.txt"
 NAME = "gt_cmu_stills"
@@ -45,9 +49,6 @@ def upscaled(rows: list[dict[str, str]], folder: Path) -> dict[str, Path]:
 def centre_auc(ds, rows: list[dict[str, str]], files: dict[str, Path]) -> str:  # noqa: ANN001 - a dataset
     """Frontal-vs-turned AUC against each person's reference centre (its straight photos), dlib alone and the
     second look's fused descriptor, on the stored faces (largest detection of each photo)."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
     from embedder_auc import auc
 
     from curate.identity.second_look import frame_faceres, fuse, fused_centre
@@ -140,10 +141,7 @@ def main() -> None:
                   f"({t['right']} of {t['truth']} own turned faces kept, {t['kept'] - t['right']} of other people), "
                   f"unsure {t['unsure_truth'] / max(t['truth'], 1):.1%} of own faces, {t['unsure'] / max(t['faces'], 1):.1%} of all scored",
               "first look only (dlib, turned stills are unsure past 35 degrees): precision nan, recall 0.000"]
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Mouth open vs closed on small real faces, learned without hand labels (``curate/analysis/mouth.py``).
+"""Mouth open vs closed on small real faces, learned without hand labels (``bench/mouth_features.py``; nothing of it ships: it does not hold on real video).
 
     .venv/bin/python bench/mouth_fit.py [--cache /tmp/mouth] [--refresh] [--save /tmp/mouth/mouth_lr.npz]
 
@@ -17,7 +17,7 @@ Degradation: each labelled photo is shrunk (INTER_AREA) so that its face is 25-1
 optionally blurred and JPEG-compressed, padded, and analysed again as a video frame would be; the face's aligned
 256 px crop and its mesh are made exactly as ``curate/analyze.py`` stores them (``alignment_matrix`` on the new
 68 points, ``warp_face``, mesh in crop pixels). The label stays the one of the sharp face. Features are
-``curate.analysis.mouth.mouth_features`` on that crop (the shared implementation), plus its mirror.
+``mouth_features.mouth_features`` on that crop (the shared implementation), plus its mirror.
 
 Options: patch anchored on the mesh's mouth corners or at the mean face's corners in the crop (mesh-free);
 feature sets patch / darkness / both; training on every pseudo-labelled face or only on those faceset's smile
@@ -63,7 +63,7 @@ from report import emit  # noqa: E402
 
 from curate.analysis.align import alignment_matrix, transform_points, warp_face  # noqa: E402
 from curate.analysis.expression import mesh_expression_ratios  # noqa: E402
-from curate.analysis.mouth import DARK_NAMES, PATCH_H, PATCH_W, grey_features, grey_image, mouth_features  # noqa: E402
+from mouth_features import DARK_NAMES, PATCH_H, PATCH_W, grey_features, grey_image, mouth_features  # noqa: E402
 from curate.analysis.pose import pose_from_mesh  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "groundtruth"
@@ -371,7 +371,8 @@ def agreement_lines(name: str, faces: list[dict], pred: list[str], scores: np.nd
     agree, n_cov, n = agreement(faces, pred)
     line = f"  {name:50s} agreement {agree:.3f}  coverage {n_cov}/{n} = {n_cov / n:.2f}"
     if scores is not None:
-        on = [i for i, (f, p) in enumerate(zip(faces, pred)) if f["hand"] in ("neutral", "mouth_open") and p != "unsure"]
+        on = [i for i, (f, p) in enumerate(zip(faces, pred))
+              if f["hand"] in ("neutral", "mouth_open") and p != "unsure"]
         y = np.array([faces[i]["hand"] == "mouth_open" for i in on])
         s = np.asarray(scores)[on]
         vids = np.array([faces[i]["video"] for i in on])
@@ -461,7 +462,8 @@ def main() -> None:
         f"  degraded photos, analysed again: the new mesh's gap {_auc(y[deg], train['gap'][deg]):.3f}"]
     for lo, hi in ((25, 45), (45, 70), (70, 130)):
         k = deg & (train["size"] >= lo) & (train["size"] < hi)
-        lines.append(f"     face {lo:3d}-{hi:3d} px ({int(k.sum()):4d} samples)              {_auc(y[k], train['gap'][k]):.3f}")
+        lines.append(f"     face {lo:3d}-{hi:3d} px ({int(k.sum()):4d} samples)              "
+                     f"{_auc(y[k], train['gap'][k]):.3f}")
 
     x_by_anchor = {"mesh": train["x"], "crop": features_of(list(train["grey"]), list(train["mesh_xy"]), "crop")}
     vx_by_anchor = {"mesh": np.stack([f["x"] for f in meshed]),

@@ -20,6 +20,23 @@ SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 RUN_ID = uuid.uuid4().hex[:8]
 
 
+DB_FIXTURES = {"dataset_name", "faces_dataset", "photos_dataset", "export_dirs", "tiny_model", "masked_photos"}
+# the slowest tests of a full run (pytest --durations; each over ~20 s on 2 cores): `-m "not slow"` skips them
+SLOW = ()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers (pyproject.toml): db for a test that uses a database fixture, browser for the App in Chromium,
+    slow for the slowest; gpu tests mark themselves."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+        if item.module.__name__ == "test_app_browser":
+            item.add_marker(pytest.mark.browser)
+        if any(item.nodeid.startswith(s) for s in SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Delete the datasets this run made (also on a user's own server) and the temp dir."""
     import sys

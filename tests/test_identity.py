@@ -7,6 +7,19 @@ import pytest
 from curate.identity import constrained_average_linkage, score_identity
 
 
+def clip_frame(samples, index: int, path):
+    """Frame ``index`` of the sample clip saved as a still image at ``path``."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    cv2.imwrite(str(path), bgr)
+    return path
+
+
 def test_clusters_are_ordered_by_size():
     rng = np.random.default_rng(0)
     a = rng.normal(0, 0.02, (20, 16)) + np.eye(16)[0]
@@ -161,17 +174,9 @@ def test_kept_faces_of_the_clip_are_lin_manuel_alone(samples, dataset_name):
 def test_reference_face_the_embedding_cannot_judge_is_refused(samples, tmp_path, capsys):
     """A profile reference (frame 30 of the clip: a man in close profile, mesh not placed) is refused with one
     line naming the file, not silently used; with nothing usable left the command stops."""
-    import cv2
-
     from curate.identity.dataset import reference_vectors
 
-    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 30)
-    ok, bgr = cap.read()
-    cap.release()
-    assert ok
-    profile = tmp_path / "profile.png"
-    cv2.imwrite(str(profile), bgr)
+    profile = clip_frame(samples, 30, tmp_path / "profile.png")
     with pytest.raises(ValueError, match="no usable face"):
         reference_vectors("mediapipe", [str(profile)])
     err = capsys.readouterr().err
@@ -224,7 +229,6 @@ def test_turned_still_faces_get_a_second_look(samples, dataset_name, tmp_path):
     """A still of the clip's frame 262 (Barack Obama, Michelle Obama and another woman, all turned 60-85 degrees,
     no track to lean on): the second look ranks his profile nearest his own frontal photo, and never takes anyone
     there for Lin-Manuel Miranda or Joe Biden."""
-    import cv2
     import fiftyone as fo
 
     from curate.extract import extract
@@ -232,13 +236,7 @@ def test_turned_still_faces_get_a_second_look(samples, dataset_name, tmp_path):
     from curate.identity.second_look import DISTANCE_FIELD, SECOND_FIELD
     from curate.store import load_dataset
 
-    cap = cv2.VideoCapture(str(samples / "short_hamilton_clip.mp4"))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 262)
-    ok, bgr = cap.read()
-    cap.release()
-    assert ok
-    still = tmp_path / "frame262.png"
-    cv2.imwrite(str(still), bgr)
+    still = clip_frame(samples, 262, tmp_path / "frame262.png")
     extract([still], dataset_name, "A", media_dir=tmp_path / "media", progress=False)
     ds = load_dataset(dataset_name)
     real = ds.match(fo.ViewField("is_face") != False)  # noqa: E712

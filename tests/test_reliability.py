@@ -285,6 +285,40 @@ def test_starting_the_database_is_one_process_at_a_time(monkeypatch, tmp_path):
     assert fodb.establish_db_conn.faceset_serialised  # faceset's processes use it
 
 
+def _own_pid_namespace() -> bool:
+    """Whether this machine lets a test start processes in a PID namespace of their own (unshare)."""
+    try:
+        return subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_two_commands_started_together_with_no_database_share_one(tmp_path):
+    """Two real `faceset` commands started at the same moment with no database service running (a PID namespace
+    of their own hides the test run's service; a fresh database folder): both succeed at once, sharing the one
+    that won, and print only their own line. Without the start lock the loser dies after ~60 s with a
+    traceback, and mongod's "Renamed existing log file" line lands on stdout."""
+    import pytest
+
+    if not _own_pid_namespace():
+        pytest.skip("needs `unshare -p -f --mount-proc` (a PID namespace) to hide the running database service")
+    cmd = " ".join(f"'{c}'" for c in [*FACESET, "app"])
+    script = (f"{cmd} > {tmp_path}/o1 2> {tmp_path}/e1 & a=$!; {cmd} > {tmp_path}/o2 2> {tmp_path}/e2 & b=$!; "
+              "wait $a; ra=$?; wait $b; rb=$?; echo $ra $rb")
+    env = {**os.environ, "FIFTYONE_DATABASE_DIR": str(tmp_path / "db")}
+    env.pop("FIFTYONE_DATABASE_URI", None)
+    t0 = time.time()
+    done = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    took = time.time() - t0
+    assert done.stdout.split() == ["0", "0"], (done.stdout, (tmp_path / "e1").read_text()[-500:],
+                                               (tmp_path / "e2").read_text()[-500:])
+    for out in ("o1", "o2"):
+        assert (tmp_path / out).read_text().splitlines() == [
+            "no face datasets yet: faceset extract SOURCES --dataset NAME"]
+    assert took < 45, took  # nobody waited out FiftyOne's 60 s listen timeout
+
+
 def test_the_database_start_prints_nothing_on_stdout_and_a_failed_start_is_one_line(monkeypatch, tmp_path, capfd):
     """What mongod prints while it starts ("Renamed existing log file ...") never reaches the command's stdout;
     a database service that cannot start ends the command with one `faceset: error:` line."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from curate.analysis.backends import create_analyzer
 from curate.analysis.backends.mediapipe_backend import MODELS, OpenCVRunner, TorchRunner, _model_path, model_net
@@ -102,3 +103,14 @@ def test_torch_engine_finds_the_same_faces_as_opencv(frames):
     cv = create_analyzer("mediapipe", engine="opencv").analyze_many(frames)
     th = create_analyzer("mediapipe", engine="torch").analyze_many(frames)
     _same_faces(th, cv, px=0.05, cos=0.9999)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_models_run_there_and_find_the_same_faces(frames):
+    """With CUDA, engine auto runs every model on the GPU (batched) and finds the OpenCV DNN's faces."""
+    cv = create_analyzer("mediapipe", engine="opencv").analyze_many(frames)
+    torch.cuda.reset_peak_memory_stats()
+    gpu = create_analyzer("mediapipe", engine="auto").analyze_many(frames)
+    assert torch.cuda.max_memory_allocated() > 0
+    _same_faces(gpu, cv, px=0.05, cos=0.9999)

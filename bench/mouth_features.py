@@ -16,10 +16,9 @@ into the weights), averaged over the patch and its mirror image. ``bench/mouth_f
 photos whose mouths were labelled by the mesh on the large sharp face and then shrunk, blurred and
 JPEG-compressed to video sizes (no hand labels) and writes the plain-array ``.npz`` this module reads.
 
-Status: NO model is shipped. On the hand-labelled test videos the fitted model does not separate open from
-closed mouths (AUC 0.41 pooled; ``bench/out/mouth_fit.txt``), so ``MOUTH_MODEL`` does not exist and
-:func:`mouth_model` raises ``FileNotFoundError`` unless a path is given. The features stay here, shared with the
-bench, for the next attempt.
+Status: a bench experiment, not part of faceset. On the hand-labelled test videos the fitted model does not
+separate open from closed mouths (AUC 0.41 pooled; ``bench/out/mouth_fit.txt``), so no model ships and
+:func:`mouth_model` raises ``FileNotFoundError`` unless a path is given. Kept here for the next attempt.
 """
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ import cv2
 import numpy as np
 
 MOUTH_MODEL = Path(__file__).resolve().parent.parent / "data" / "human" / "mouth_lr.npz"
-
+MOUTH_MODEL = Path(__file__).resolve().parent.parent / "curate" / "data" / "human" / "mouth_lr.npz"  # none ships
 # FaceMesh lip rings (subject's right corner first): inner lips, outer lips
 INNER_RING = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 OUTER_RING = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)

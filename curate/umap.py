@@ -53,6 +53,24 @@ def compute_umap(
 IDENTITY_GROUPS = ((True, "the identity", "o", 14), (False, "other people", "x", 30), (None, "unsure", "^", 22))
 
 
+def point_groups(subsets: list[str], identity: list[bool | None] | None
+                 ) -> list[tuple[str, str, np.ndarray, str, int]]:
+    """(subset, legend label, which points, marker, size) of each group the scatter draws: per subset, and per
+    identity verdict once `faceset identity` has run."""
+    subsets_arr = np.asarray(subsets, dtype=object)
+    groups = []
+    for sub in sorted(set(subsets)):
+        mine = subsets_arr == sub
+        if identity is None:
+            groups.append((sub, sub, mine, "o", 14))
+            continue
+        for verdict, words, marker, size in IDENTITY_GROUPS:
+            sel = mine & np.array([v is verdict for v in identity])
+            if sel.any():
+                groups.append((sub, f"{sub}: {words} ({int(sel.sum())})", sel, marker, size))
+    return groups
+
+
 def plot_points(points: np.ndarray, subsets: list[str], identity: list[bool | None] | None, path: Path,
                 title: str) -> Path:
     """Scatter PNG: colour by subset, marker by `faceset identity`'s verdict (the identity, other people,
@@ -64,17 +82,8 @@ def plot_points(points: np.ndarray, subsets: list[str], identity: list[bool | No
 
     fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
     colours = {"A": "tab:blue", "B": "tab:orange"}
-    subsets_arr = np.asarray(subsets, dtype=object)
-    for sub in sorted(set(subsets)):
-        mine = subsets_arr == sub
-        if identity is None:
-            ax.scatter(points[mine, 0], points[mine, 1], s=14, c=colours.get(sub, "tab:gray"), label=sub)
-            continue
-        for verdict, words, marker, size in IDENTITY_GROUPS:
-            sel = mine & np.array([v is verdict for v in identity])
-            if sel.any():
-                ax.scatter(points[sel, 0], points[sel, 1], s=size, marker=marker, c=colours.get(sub, "tab:gray"),
-                           label=f"{sub}: {words} ({int(sel.sum())})")
+    for sub, label, sel, marker, size in point_groups(subsets, identity):
+        ax.scatter(points[sel, 0], points[sel, 1], s=size, marker=marker, c=colours.get(sub, "tab:gray"), label=label)
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     ax.set_xticks([])

@@ -22,7 +22,17 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 DB_FIXTURES = {"dataset_name", "faces_dataset", "photos_dataset", "export_dirs", "tiny_model", "masked_photos"}
 # the slowest tests of a full run (pytest --durations; each over ~20 s on 2 cores): `-m "not slow"` skips them
-SLOW = ()
+SLOW = {
+    "test_cluster_extract_with_a_killed_worker_equals_a_single_process_run",
+    "test_mask_train_and_apply_take_crops_of_mixed_sizes",
+    "test_counts_say_what_they_count",
+    "test_kill_minus_9_then_rerun_resumes_exactly",
+    "test_wrong_inputs_get_one_line_and_faces_move_between_subsets",
+    "test_ctrl_c_during_extract_says_what_it_kept_leaves_no_process_and_resumes",
+    "test_two_extracts_of_the_same_video_at_once_give_one_run_of_faces",
+    "test_umap_brain_run_and_plot",
+    "test_export_never_mixes_with_what_a_folder_already_holds",
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -33,7 +43,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.db)
         if item.module.__name__ == "test_app_browser":
             item.add_marker(pytest.mark.browser)
-        if any(item.nodeid.startswith(s) for s in SLOW):
+        if getattr(item, "originalname", item.name) in SLOW:
             item.add_marker(pytest.mark.slow)
 
 

@@ -52,3 +52,13 @@ def test_umap_brain_run_and_plot(faces_dataset, tmp_path):
     points = ds.load_brain_results("faceset_umap").points
     assert points.shape == (len(ds), 2)
     assert Image.open(tmp_path / "umap.png").size[0] > 300
+
+
+def test_umap_legend_names_the_identity_verdict_not_the_cluster_number():
+    """The kept person is 'the identity' whichever cluster number it has (reference mode), others and unsure apart;
+    before `faceset identity` the points are only per subset."""
+    from curate.umap import point_groups
+
+    labels = [g[1] for g in point_groups(["A", "A", "A", "B"], [True, False, None, True])]
+    assert labels == ["A: the identity (1)", "A: other people (1)", "A: unsure (1)", "B: the identity (1)"]
+    assert [g[1] for g in point_groups(["A", "B", "B"], None)] == ["A", "B"]

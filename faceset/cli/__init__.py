@@ -97,15 +97,6 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)
-    except Exception as exc:  # the embedded database could not start: FiftyOne's ServiceException (not imported
-        if not _database_failure(exc):  # here: `faceset --help` need not load FiftyOne)
-            raise
-        import fiftyone as fo
-
-        log = Path(fo.config.database_dir) / "log" / "mongo.log"
-        print(f"faceset: error: the FiftyOne database service could not start ({type(exc).__name__}: {exc}); "
-              f"its log: {log}", file=sys.stderr)
-        sys.exit(1)
     except cx.NoArgsIsHelpError as exc:
         print(exc.format_message() if hasattr(exc, "format_message") else exc, file=sys.stderr)
         sys.exit(2)
@@ -118,6 +109,15 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         print("faceset: aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # the embedded database could not start: FiftyOne's ServiceException (not imported
+        if not _database_failure(exc):  # here: `faceset --help` need not load FiftyOne)
+            raise
+        import fiftyone as fo
+
+        log = Path(fo.config.database_dir) / "log" / "mongo.log"
+        print(f"faceset: error: the FiftyOne database service could not start ({type(exc).__name__}: {exc}); "
+              f"its log: {log}", file=sys.stderr)
         sys.exit(1)
     if code == common.INTERRUPTED and not common.interrupt_said:
         print("faceset: interrupted (what was stored so far is kept)", file=sys.stderr)

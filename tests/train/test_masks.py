@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from train.masknet import MaskNet, OccluderBank, load_masknet, occlude, random_shape, save_masknet
+from paths import ROOT  # noqa: E402
 
 
 def test_occluders_take_their_pixels_out_of_the_target():
@@ -344,7 +345,7 @@ def test_the_labelled_occlusion_set_is_consistent():
     """datasets/occlusion: 24 faces, each label inside its hull, occluders really over the faces."""
     import json
 
-    root = Path(__file__).resolve().parent.parent / "datasets" / "occlusion"
+    root = ROOT / "datasets" / "occlusion"
     data = json.loads((root / "labels.json").read_text())
     assert len(data["faces"]) >= 20 and {f["split"] for f in data["faces"]} == {"tune", "test"}
     from train.data import hull_mask
@@ -368,7 +369,7 @@ def test_hull_targets_leave_out_what_is_not_the_faces_skin():
     from train.data import hull_mask
     from train.masks import feature_regions, unexplained_pixels
 
-    root = Path(__file__).resolve().parent.parent / "datasets" / "occlusion"
+    root = ROOT / "datasets" / "occlusion"
     face = next(f for f in json.loads((root / "labels.json").read_text())["faces"] if f["split"] == "tune")
     crop = cv2.cvtColor(cv2.imread(str(root / face["crop"])), cv2.COLOR_BGR2RGB)
     pts = np.asarray(face["landmarks"], dtype=np.float64)

@@ -20,7 +20,8 @@ from curate.analysis.backends.human_embedders import (
 from curate.analysis.graph_torch import same_pad
 from curate.analysis.tfjs_torch import TFJSModule, op_types, read_weights
 
-ROOT = Path(__file__).resolve().parent.parent
+from paths import ROOT  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 from tfjs_reference import EXTRA, INPUTS, model_input  # noqa: E402
 

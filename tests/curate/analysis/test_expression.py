@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,8 @@ from curate.analysis.expression import (
     mesh_expression,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+from paths import ROOT  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 from tfjs_reference import model_input  # noqa: E402
 

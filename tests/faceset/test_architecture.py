@@ -15,8 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from paths import ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("curate", "train", "convert", "faceset")
 
 

@@ -16,7 +16,8 @@ from curate.analysis.graph_torch import same_pad as _same_pad
 from curate.analysis.tflite_torch import TFLiteModule
 from curate.media import iter_video
 
-ROOT = Path(__file__).resolve().parent.parent
+from paths import ROOT  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 from tflite_reference import model_input, thin  # noqa: E402
 

@@ -11,11 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from paths import ROOT  # noqa: E402
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "app_workbench.py"
+BENCH = ROOT / "bench" / "app_workbench.py"
 missing = [n for n in ("chromium", "chromedriver") if not shutil.which(n)]
 if os.environ.get("FACESET_BROWSER_TESTS") != "1":
     missing.append("FACESET_BROWSER_TESTS=1 (opt-in)")

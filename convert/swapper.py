@@ -10,7 +10,7 @@ import torch
 
 from curate.analysis.align import DEFAULT_COVERAGE
 from train.checkpoint import load_model
-from train.trainer import pick_device
+from curate.analysis.device import torch_device
 
 DIRECTIONS = {"a2b": "B", "b2a": "A"}
 
@@ -24,7 +24,7 @@ class Swapper:
         self.model_dir, self.to = Path(model_dir), DIRECTIONS[direction]
         self.model, meta = load_model(self.model_dir)
         self.iteration = int(meta["iteration"])
-        self.device = pick_device(device)
+        self.device = torch_device(device)
         self.model.to(self.device)
         self.size = int(meta["config"]["size"])
         alignment = self._alignment()

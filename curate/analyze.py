@@ -235,9 +235,9 @@ def frame_group(settings: AnalysisSettings) -> int:
     """Frames a local extract sends to an analysis process at once: GPU_FRAME_GROUP where the models run on a
     GPU (torch sees CUDA and the engine is not forced to OpenCV), else 1 (on the CPU a group gains ~10% and
     holds more frames in memory)."""
-    import torch
+    from curate.analysis.device import on_gpu
 
-    if dict(settings.backend_options).get("engine") == "opencv" or not torch.cuda.is_available():
+    if dict(settings.backend_options).get("engine") == "opencv" or not on_gpu():
         return 1
     return GPU_FRAME_GROUP
 

@@ -216,11 +216,11 @@ def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, s
                   real: np.ndarray | None = None) -> tuple[MaskNet, list[float]]:
     """Train on uint8 (N, S, S, 3) crops and float (N, S, S) targets at ``settings.size``; returns (net, losses).
     Faces with real labels (``real``) are drawn more often: few hand-fixed masks teach what hull targets cannot."""
-    from train.trainer import pick_device
+    from curate.analysis.device import torch_device
 
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    device = pick_device(settings.device)
+    device = torch_device(settings.device)
     size = settings.size
     imgs = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32) / 255
     # 0 (not face), 1 (face), UNKNOWN (no loss): resized and rounded to those three values
@@ -314,7 +314,7 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
     from safetensors.torch import load_file
 
     from train.checkpoint import CheckpointError, read_header
-    from train.trainer import pick_device
+    from curate.analysis.device import torch_device
 
     meta = read_header(Path(path)).get("__metadata__") or {}
     if meta.get("kind") != KIND:
@@ -325,5 +325,5 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
         net.load_state_dict(load_file(str(path)))
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"mask network {path} does not match its header ({exc})") from None
-    net.to(pick_device(device)).eval()
+    net.to(torch_device(device)).eval()
     return net, size

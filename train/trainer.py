@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from curate.analysis.device import torch_device
 from train.checkpoint import latest_loadable, save_checkpoint
 from train.data import BatchSource, load_faceset, preview_faces
 from train.losses import face_loss
@@ -61,17 +62,6 @@ class TrainResult:
     iteration: int
     losses: list[tuple[int, float, float]]
     checkpoint: Path | None
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' = CUDA when present, else Apple MPS, else CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 class BothSides(torch.nn.Module):
@@ -146,7 +136,7 @@ def plot_losses(csv_path: Path, png: Path) -> Path:
 
 def train(settings: TrainSettings, progress: bool = True) -> TrainResult:
     """Train (or resume) a face-swap model on two export folders."""
-    device = pick_device(settings.device)
+    device = torch_device(settings.device)
     rank, world = _distributed(device)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model_dir = Path(settings.model_dir)

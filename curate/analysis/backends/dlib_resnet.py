@@ -93,7 +93,9 @@ class DlibResNet:
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from curate.analysis.device import torch_device
+
+        self.device = torch_device(device, mps=False)
         # channels-last convolutions: oneDNN runs this network ~1.5x faster on CPU that way
         self.params = [torch.from_numpy(p.copy()) for p in _weights(path or _model_file())]
         self.params = [(p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p).to(self.device)

@@ -144,7 +144,9 @@ class _HumanEmbedder:
 
         self.torch = torch
         if self.device is None:
-            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+            from curate.analysis.device import torch_device
+
+            self.device = str(torch_device(mps=False))
         path = Path(self.model_dir or DATA) / self.model_file
         if not path.exists():
             from curate.analysis.backends.base import ModelsMissingError

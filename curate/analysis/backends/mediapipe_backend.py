@@ -60,12 +60,10 @@ ENGINES = ("auto", "opencv", "torch")
 
 
 def _torch_device() -> str | None:
-    """'cuda' when torch sees a GPU, else None."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return None
-    return "cuda" if torch.cuda.is_available() else None
+    """'cuda' when torch sees a GPU, else None (the models then run on OpenCV DNN)."""
+    from curate.analysis.device import on_gpu
+
+    return "cuda" if on_gpu() else None
 
 
 class OpenCVRunner:

@@ -151,6 +151,7 @@ def dataset_identity(
                             settings.reference_threshold if threshold is None or not references else threshold,
                             settings.cluster_threshold if threshold is None or references else threshold,
                             tracks=tracks, reliable=reliable, frame_groups=groups)
+    scores.not_face = np.asarray([v is False for v in cols.get("is_face", [None] * len(tracks))], dtype=bool)
     if _EMBEDDER_OF_BACKEND.get(backend, "dlib") == "dlib":
         second_look(ds, cols, scores, tracks, groups, reliable, ref_faces)
     write_fields(ds, cols["id"], {
@@ -197,6 +198,7 @@ def second_look(ds: Any, cols: dict[str, Any], scores: IdentityScores, tracks: n
     recognised = not_face & (verdict == 1)  # a track the mesh never placed, recognised as the person: a face
     if recognised.any():
         write_fields(ds, [cols["id"][k] for k in np.flatnonzero(recognised)], {"is_face": [True] * int(recognised.sum())})
+        scores.not_face &= ~recognised
     verdict[not_face & ~recognised] = -1  # other non-face tracks stay as they were
     looked = ~np.isnan(dist) & (~not_face | recognised)
     if looked.any() or ds.has_sample_field(DISTANCE_FIELD):

@@ -30,6 +30,12 @@ class IdentityScores:
     cluster: np.ndarray
     threshold: float
     second_look: int = 0  # faces decided by the second look (dataset.second_look)
+    not_face: np.ndarray | None = None  # detections that are not faces (is_face False): among the unsure, never judged
+
+    @property
+    def unsure_faces(self) -> np.ndarray:
+        """Real faces whose identity is unsure (non-face detections apart)."""
+        return self.unsure & ~self.not_face if self.not_face is not None else self.unsure
 
     @property
     def wrong(self) -> np.ndarray:

@@ -58,8 +58,9 @@ def demo(
         ds = load_dataset(dataset)
         batch = delete_reversibly(ds, ds.load_saved_view(WRONG_IDENTITY_VIEW), reason=f"demo: wrong identity in {subset}")
         typer.echo(f"{subset}: {len(scores.ok)} faces, {batch['count']} of other people moved to the trash "
-                   f"(`faceset undo {dataset}` brings them back), {int(scores.unsure.sum())} unsure (tracks of "
-                   "turned faces only: kept for review in the view identity_unsure, left out of gaps and export)")
+                   f"(`faceset undo {dataset}` brings them back), {int(scores.unsure_faces.sum())} unsure (tracks "
+                   f"of turned faces only: kept for review in the view identity_unsure, left out of gaps and export), "
+                   f"{int(scores.not_face.sum())} detections that are not faces (left out too)")
     typer.echo(format_info(dataset_info(dataset)))
     report, paths, _ = dataset_gaps(dataset, out_dir=out / "reports")
     typer.echo(f"== gaps: B covers {report.coverage['B_covers_A']:.0%} of A's poses; heatmap {paths['png']}")

@@ -258,9 +258,9 @@ def identity(
         scores, views = dataset_identity(dataset, subset_of(subset), [str(r) for r in reference or []], threshold, review)
     labels, sizes = np.unique(scores.cluster[scores.cluster >= 0], return_counts=True)
     clusters, in_views = len(labels), int(((sizes >= 2) | (labels == 0)).sum())
-    not_faces = _not_faces(dataset, subset_of(subset))  # never judged either: counted apart from the unsure faces
+    not_faces = int(scores.not_face.sum())  # never judged either: counted apart from the unsure faces
     typer.echo(f"subset {subset_of(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
-               f"{int(scores.wrong.sum())} another person, {int(scores.unsure.sum()) - not_faces} unsure (their track "
+               f"{int(scores.wrong.sum())} another person, {int(scores.unsure_faces.sum())} unsure (their track "
                f"has no face the embedding can judge: review view 'identity_unsure'), {not_faces} detections that are "
                f"not faces; threshold {scores.threshold:g}, {clusters} identity clusters ({in_views} of two faces or more "
                "saved as views)")
@@ -277,18 +277,6 @@ def _view_counts(dataset: str, view: str) -> str:
 
     counts = load_dataset(dataset).load_saved_view(view).count_values("subset")
     return f"{view} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'empty'})"
-
-
-def _not_faces(dataset: str, subset: str) -> int:
-    """Detections of a subset that are not faces (is_face False)."""
-    from fiftyone import ViewField as F
-
-    from curate.store import load_dataset
-
-    ds = load_dataset(dataset)
-    if not ds.has_sample_field("is_face"):
-        return 0
-    return len(ds.match((F("subset") == subset) & (F("is_face") == False)))  # noqa: E712
 
 
 @app.command()

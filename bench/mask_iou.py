@@ -38,7 +38,7 @@ LABELS = ROOT / "datasets" / "occlusion"
 
 def load_labels() -> list[dict]:
     """The labelled faces with their crop (RGB), landmarks and label mask (uint8 0/255)."""
-    from train.data import hull_mask
+    from curate.analysis.quality import hull_mask
 
     data = json.loads((LABELS / "labels.json").read_text())
     faces = []
@@ -86,8 +86,8 @@ def iou(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
 
 def hands_in_crops(faces: list[dict]) -> list[np.ndarray]:
     """Hands found in each face's source frame, as a mask in its crop (what training and convert --mask hands
-    do: train.masks.hands_in_crops, with each face's box from its landmarks)."""
-    from train.masks import hands_in_crops as find
+    do: curate.masks.learn.hands_in_crops, with each face's box from its landmarks)."""
+    from curate.masks.learn import hands_in_crops as find
 
     rows = []
     for f in faces:
@@ -112,8 +112,8 @@ def learned_masks(faces: list[dict], iters: int, size: int) -> tuple[dict[str, l
 
     from curate.extract import extract
     from curate.masks import FIXED_FIELD
-    from train.masknet import MaskTrainSettings, load_masknet, predict_masks
-    from train.masks import mask_train
+    from curate.masks.net import MaskTrainSettings, load_masknet, predict_masks
+    from curate.masks.learn import mask_train
 
     name = f"maskiou-{os.getpid()}"
     out: dict[str, list[np.ndarray]] = {}

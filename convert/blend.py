@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from curate.analysis.align import invert_affine, transform_points
-from train.data import hull_mask
+from curate.analysis.quality import hull_mask
 
 MASK_PARTS = ("hull", "model", "learned", "hands")
 BLENDS = ("alpha", "seamless")

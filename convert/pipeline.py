@@ -126,7 +126,7 @@ class FrameConverter:
         each crop's 68 landmarks in crop px (a network trained on crops of another coverage gets them re-aligned)."""
         if "learned" not in parse_mask(self.settings.mask):
             return [None] * len(crops)
-        from train.masknet import load_masknet, predict_masks
+        from curate.masks.net import load_masknet, predict_masks
 
         if self._masknet is None:
             self._masknet = load_masknet(Path(self.settings.mask_model), self.settings.device)

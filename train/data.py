@@ -13,11 +13,10 @@ import cv2
 import numpy as np
 import torch
 
-from curate.analysis.quality import face_mask
+from curate.analysis.quality import hull_mask
 
 EYES = slice(36, 48)
 MOUTH = slice(48, 68)
-HULL = slice(0, 68)
 
 
 class FaceSetError(ValueError):
@@ -83,11 +82,6 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
     if any(m is not None for m in masks):  # faces without a stored mask fall back to their hull
         stored = np.stack([m if m is not None else hull_mask(p, size) for m, p in zip(masks, marks)])
     return FaceSet(np.stack(images), np.stack(marks), np.asarray(bins), files, alignment, stored)
-
-
-def hull_mask(landmarks: np.ndarray, size: int, erode: int = 0) -> np.ndarray:
-    """float32 (S, S) 0/1 mask of the landmark hull, optionally eroded by ``erode`` px (the dataset's face_mask)."""
-    return (face_mask(np.asarray(landmarks)[HULL], size, erode) > 0).astype(np.float32)
 
 
 def feature_weights(landmarks: np.ndarray, size: int, weight: float) -> np.ndarray:

@@ -37,3 +37,8 @@ def brightness(face: np.ndarray, mask: np.ndarray | None = None) -> float:
     if mask is not None and np.any(mask):
         return float(grey[mask > 0].mean())
     return float(grey.mean())
+
+
+def hull_mask(landmarks: np.ndarray, size: int, erode: int = 0) -> np.ndarray:
+    """float32 (S, S) 0/1 mask of the 68 landmarks' hull, optionally eroded by ``erode`` px (``face_mask``)."""
+    return (face_mask(np.asarray(landmarks)[:68], size, erode) > 0).astype(np.float32)

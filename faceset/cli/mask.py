@@ -1,4 +1,4 @@
-"""`faceset mask train|apply|fix`: the face-set's own occlusion mask (see train.masks)."""
+"""`faceset mask train|apply|fix`: the face-set's own occlusion mask (see curate.masks)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +32,8 @@ def train_command(
 ) -> None:
     """Train a mask network on the face-set: real labels where it has them, synthetic occluders everywhere."""
     from faceset.cli.common import dataset_of
-    from train.masknet import MaskTrainSettings
-    from train.masks import mask_train
+    from curate.masks.net import MaskTrainSettings
+    from curate.masks.learn import mask_train
 
     dataset = dataset_of(dataset_arg, dataset_opt)
     if size % 16:
@@ -58,7 +58,7 @@ def apply_command(
 ) -> None:
     """Store the network's mask of every face as the 'mask_learned' segmentation (PNG beside the crops)."""
     from faceset.cli.common import dataset_of
-    from train.masks import LEARNED_FIELD, mask_apply
+    from curate.masks.learn import LEARNED_FIELD, mask_apply
 
     dataset = dataset_of(dataset_arg, dataset_opt)
     with _errors():
@@ -78,7 +78,7 @@ def fix_command(
     """Correct masks by hand: --to DIR writes them out, --from DIR reads the painted ones back (next training uses them)."""
     from faceset.cli.common import dataset_of
     from curate.media import report_error
-    from train.masks import FIXED_FIELD, fix_export, fix_import
+    from curate.masks.learn import FIXED_FIELD, fix_export, fix_import
 
     dataset = dataset_of(dataset_arg, dataset_opt)
     if bool(to) == bool(from_):

@@ -3,6 +3,7 @@
 - ``curate.analysis`` (per-face geometry, models and backends) imports nothing else of the project;
 - ``curate`` imports nothing of ``train``, ``convert`` or ``faceset``; ``train`` nothing of ``convert`` or
   ``faceset``; ``convert`` nothing of ``faceset``: curate -> train -> convert -> faceset, never back up;
+- ``train`` uses of ``curate`` only per-face geometry, media and the safetensors reader (no database);
 - ``typer`` (the command line) only in ``faceset.cli`` (one module per package's commands);
 - no import cycle anywhere in the project.
 
@@ -65,6 +66,18 @@ def test_the_rule_sees_the_code():
 def test_no_import_goes_back_up(package, forbidden):
     bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, package)
            for i in imported if any(within(i, f) for f in forbidden)]
+    assert not bad, "\n".join(bad)
+
+
+TRAIN_MAY_USE = ("curate.analysis", "curate.media", "curate.safetensors_file")  # geometry, files: no database
+
+
+def test_train_uses_only_curates_geometry_and_files():
+    """train reads export folders, not datasets: of curate it imports per-face geometry (no backend), media
+    and the checkpoint-file reader — never the store, the cluster or a backend's models."""
+    bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, "train")
+           for i in imported if within(i, "curate") and i != "curate" and (
+               not any(within(i, ok) for ok in TRAIN_MAY_USE) or within(i, "curate.analysis.backends"))]
     assert not bad, "\n".join(bad)
 
 

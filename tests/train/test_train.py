@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from train.checkpoint import list_checkpoints, read_checkpoint
-from train.data import augment, hull_mask, random_warp
+from curate.analysis.quality import hull_mask
+from train.data import augment, random_warp
 from train.model import ARCHS, FaceSwapModel, ModelConfig
 from train.trainer import TrainSettings, train
 

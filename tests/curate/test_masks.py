@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from train.masknet import MaskNet, OccluderBank, load_masknet, occlude, random_shape, save_masknet
+from curate.masks.net import MaskNet, OccluderBank, load_masknet, occlude, random_shape, save_masknet
 from paths import ROOT  # noqa: E402
 
 
@@ -75,7 +75,7 @@ def test_masknet_saves_loads_and_refuses_other_files(tmp_path):
 def test_training_faces_keep_every_real_label_and_spread_the_rest():
     from types import SimpleNamespace
 
-    from train.masks import pick_faces
+    from curate.masks.learn import pick_faces
 
     rows = [{"source": "clip.mp4", "frame": f} for f in range(100)]
     rows[7]["mask_fixed"] = SimpleNamespace(mask_path="x.png")
@@ -94,7 +94,7 @@ def test_mask_train_and_apply_take_crops_of_mixed_sizes(faces_dataset, dataset_n
     writes each face's mask at its own crop's size."""
     import fiftyone as fo
 
-    from train.masks import LEARNED_FIELD, mask_apply, training_set
+    from curate.masks.learn import LEARNED_FIELD, mask_apply, training_set
 
     ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     try:
@@ -121,8 +121,8 @@ def test_mask_train_and_apply_take_crops_of_mixed_sizes(faces_dataset, dataset_n
 @pytest.fixture(scope="module")
 def masknet(faces_dataset, tmp_path_factory) -> Path:
     """A small mask network trained on the shared face-set (64 px, a few hundred steps)."""
-    from train.masknet import MaskTrainSettings
-    from train.masks import mask_train
+    from curate.masks.net import MaskTrainSettings
+    from curate.masks.learn import mask_train
 
     out = tmp_path_factory.mktemp("masknet") / "mask.safetensors"
     path, summary = mask_train(faces_dataset, MaskTrainSettings(size=64, iters=600, batch=8, width=12), out=out,
@@ -137,7 +137,7 @@ def test_crops_of_another_coverage_are_realigned_for_the_network(faces_dataset, 
     import fiftyone as fo
 
     from curate.analysis.align import alignment_matrix, transform_points
-    from train.masknet import _recrop, load_masknet, predict_masks
+    from curate.masks.net import _recrop, load_masknet, predict_masks
 
     net, size = load_masknet(masknet, "cpu")
     assert net.coverage is not None and 0.3 < net.coverage < 1.0  # measured on the set's crops, kept in the file
@@ -161,7 +161,7 @@ def test_crops_of_another_coverage_are_realigned_for_the_network(faces_dataset, 
 def test_mask_apply_stores_segmentations_and_fixes_become_labels(faces_dataset, dataset_name, masknet, tmp_path):
     import fiftyone as fo
 
-    from train.masks import FIXED_FIELD, LEARNED_FIELD, fix_export, fix_import, mask_apply, training_set
+    from curate.masks.learn import FIXED_FIELD, LEARNED_FIELD, fix_export, fix_import, mask_apply, training_set
 
     ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     try:
@@ -198,7 +198,7 @@ def test_mask_apply_on_a_dask_cluster_stores_the_same_masks(faces_dataset, datas
     import fiftyone as fo
     from distributed import LocalCluster
 
-    from train.masks import LEARNED_FIELD, mask_apply
+    from curate.masks.learn import LEARNED_FIELD, mask_apply
 
     ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
@@ -265,7 +265,7 @@ def masked_photos(samples, tmp_path_factory):
     import fiftyone as fo
 
     from curate.extract import extract
-    from train.data import hull_mask
+    from curate.analysis.quality import hull_mask
 
     name = f"fstest-masks-{uuid.uuid4().hex[:8]}"
     extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], name, "B", workers=1, progress=False)
@@ -348,7 +348,7 @@ def test_the_labelled_occlusion_set_is_consistent():
     root = ROOT / "datasets" / "occlusion"
     data = json.loads((root / "labels.json").read_text())
     assert len(data["faces"]) >= 20 and {f["split"] for f in data["faces"]} == {"tune", "test"}
-    from train.data import hull_mask
+    from curate.analysis.quality import hull_mask
 
     covered = 0
     for face in data["faces"]:
@@ -366,8 +366,8 @@ def test_hull_targets_leave_out_what_is_not_the_faces_skin():
     not "not face")."""
     import json
 
-    from train.data import hull_mask
-    from train.masks import feature_regions, unexplained_pixels
+    from curate.analysis.quality import hull_mask
+    from curate.masks.learn import feature_regions, unexplained_pixels
 
     root = ROOT / "datasets" / "occlusion"
     face = next(f for f in json.loads((root / "labels.json").read_text())["faces"] if f["split"] == "tune")
@@ -397,7 +397,7 @@ def test_hands_for_mask_training_are_found_in_the_source_frames(faces_dataset):
     face's alignment), hands are found beside far more faces than on the crops alone; a missing source falls
     back to the crop."""
     from curate.media import load_image
-    from train.masks import _samples, hands_in_crops
+    from curate.masks.learn import _samples, hands_in_crops
 
     _, view = _samples(faces_dataset, "A")
     fields = ["id", "filepath", "source", "frame", "source_type", "bbox", "align_matrix"]

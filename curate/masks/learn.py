@@ -2,7 +2,7 @@
 
 - train: targets are a face's best real label (``mask_fixed`` a user corrected, else an occlusion-aware mask
   imported from DeepFaceLab / faceswap, else its XSeg polygons), or its landmark hull with any hands the hand
-  detector finds on the crop cut out; synthetic occluders do the rest (``train.masknet``).
+  detector finds on the crop cut out; synthetic occluders do the rest (``curate.masks.net``).
 - apply: the network's mask of every face, written as PNGs beside the crops and set as the ``mask_learned``
   segmentation (the App overlays it; export, training and conversion use it).
 - fix: crops and masks out to a folder for painting in any image editor, and back in as ``mask_fixed`` — the
@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from curate.analysis.align import median_coverage
-from curate.masks import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
+from curate.analysis.quality import hull_mask
+from curate.masks.fields import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
 from curate.media import load_image, write_image
-from train.data import hull_mask
-from train.masknet import (
+from curate.masks.net import (
     UNKNOWN,
     MaskTrainSettings,
     OccluderBank,

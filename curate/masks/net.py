@@ -6,7 +6,7 @@ from the non-face parts of the same crops in random shapes, real hands found by 
 objects (sticks, discs, a microphone-like bar + ball) — and takes them out of the target. The network so
 learns "face skin and features of this set" against "anything in front of it".
 
-Pure torch/numpy: no FiftyOne here (``train.masks`` reads and writes the dataset).
+Pure torch/numpy: no FiftyOne here (``curate.masks.learn`` reads and writes the dataset).
 """
 from __future__ import annotations
 
@@ -313,7 +313,7 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
     """A saved mask network (header checked first; never unpickles) and its input size."""
     from safetensors.torch import load_file
 
-    from train.checkpoint import CheckpointError, read_header
+    from curate.safetensors_file import CheckpointError, read_header
     from curate.analysis.device import torch_device
 
     meta = read_header(Path(path)).get("__metadata__") or {}

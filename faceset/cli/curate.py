@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -51,6 +52,13 @@ class Engine(str, Enum):
     torch = "torch"
 
 
+def say_summary(summary: Any) -> None:
+    """Print a run's summary lines; exit 1 when nothing at all could be done (every file refused)."""
+    typer.echo("\n".join(summary.lines()))
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def extract(
     sources: list[Path] = typer.Argument(..., help="Videos, images or folders of them."),
@@ -92,9 +100,7 @@ def extract(
     if summary.interrupted:
         stop_interrupted(f"interrupted after {summary.faces} faces ({summary.frames} frames); they are stored: run "
                          "the same command to resume")
-    typer.echo("\n".join(summary.lines()))
-    if not summary.ok:
-        raise typer.Exit(1)
+    say_summary(summary)
 
 
 @app.command()
@@ -488,9 +494,7 @@ def import_faceswap_command(
 
     with user_errors(FormatError, OSError):
         summary = import_faceswap(dataset, subset_of(subset), alignments, frames)
-    typer.echo("\n".join(summary.lines()))
-    if not summary.ok:
-        raise typer.Exit(1)
+    say_summary(summary)
 
 
 @app.command("import-dfl")
@@ -506,6 +510,4 @@ def import_dfl_command(
 
     with user_errors(FormatError, OSError):
         summary = import_dfl(dataset, subset_of(subset), folder, frames)
-    typer.echo("\n".join(summary.lines()))
-    if not summary.ok:
-        raise typer.Exit(1)
+    say_summary(summary)

@@ -183,15 +183,13 @@ def set_subset(view: Any, subset: str) -> int:
     check_subset(subset)
     from fiftyone import ViewField as F
 
-    changing = view.match(F("subset") != subset)
-    n = len(changing)
-    if n:
-        ids = changing.values("id")
+    ids = view.match(F("subset") != subset).values("id")
+    if ids:
         moved = view._root_dataset.select(ids)
         moved.untag_samples([s for s in SUBSETS if s != subset])  # the subset is a tag too (extract sets both)
         moved.tag_samples(subset)
         moved.set_field("subset", subset).save("subset")
-    return n
+    return len(ids)
 
 
 def flagged_identity(name: str, subset: str) -> tuple[Any, list[str]]:

@@ -54,8 +54,7 @@ def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[
                     ) -> list[tuple[Path, list[Any]]]:
     """(image, its faces) of each reference image that has any; bad files, videos and faceless images get an
     error line."""
-    from curate.media import report_error
-    from curate.media import MediaError, list_sources, load_image
+    from curate.media import MediaError, list_sources, load_image, report_error
 
     report = on_error or report_error
     sources, bad = list_sources([str(p) for p in paths])
@@ -90,8 +89,7 @@ def usable_reference_faces(backend: str, paths: list[str]) -> list[tuple[Path, A
 
     from curate.analysis.backends import create_analyzer
     from curate.analyze import face_pose
-    from curate.media import report_error
-    from curate.media import printable
+    from curate.media import printable, report_error
 
     max_yaw = identity_settings(backend).reliable_yaw
     used = []
@@ -190,11 +188,11 @@ def second_look(ds: Any, cols: dict[str, Any], scores: IdentityScores, tracks: n
     from curate.store import write_fields
 
     _, unit = np.unique(tracks, return_inverse=True)
-    not_face = np.asarray([v is False for v in cols.get("is_face", [None] * len(unit))], dtype=bool)
+    not_face = scores.not_face.copy()
     reference = [(str(path), face.embedding, face.landmarks) for path, face in ref_faces] if ref_faces else None
     first_ok = scores.ok.copy()
     identity_faces = np.flatnonzero(first_ok & reliable & (scores.cluster == 0))  # dominant mode's centre
-    dist, verdict = look_again(ds, cols, unit, scores.unsure, np.ones(len(unit), dtype=bool), identity_faces, reference)
+    dist, verdict = look_again(ds, cols, unit, scores.unsure, identity_faces, reference)
     recognised = not_face & (verdict == 1)  # a track the mesh never placed, recognised as the person: a face
     if recognised.any():
         write_fields(ds, [cols["id"][k] for k in np.flatnonzero(recognised)], {"is_face": [True] * int(recognised.sum())})

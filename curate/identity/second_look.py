@@ -20,7 +20,6 @@ import numpy as np
 
 from curate.identity.cluster import normalise_rows
 
-SECOND_EMBEDDER = "faceres"
 SECOND_FIELD = "embedding_faceres"
 DISTANCE_FIELD = "identity_second_look"  # the fused distance of every track given a second look
 DLIB_SCALE, FACERES_SCALE = 0.451, 1.042  # each embedder's all-pairs EER distance on CMU faces
@@ -56,9 +55,9 @@ def spread_sample(members: np.ndarray, count: int) -> np.ndarray:
     return members[np.linspace(0, len(members) - 1, count).round().astype(int)]
 
 
-def faces_to_look_at(unit: np.ndarray, unsure: np.ndarray, eligible: np.ndarray, per_unit: int = PER_UNIT) -> np.ndarray:
-    """Indices of the faces given a second look: up to ``per_unit`` eligible faces of each unsure track."""
-    picked = [spread_sample(np.flatnonzero((unit == u) & eligible), per_unit) for u in np.unique(unit[unsure & eligible])]
+def faces_to_look_at(unit: np.ndarray, unsure: np.ndarray, per_unit: int = PER_UNIT) -> np.ndarray:
+    """Indices of the faces given a second look: up to ``per_unit`` faces of each unsure track, spread over it."""
+    picked = [spread_sample(np.flatnonzero(unit == u), per_unit) for u in np.unique(unit[unsure])]
     return np.concatenate(picked).astype(np.int64) if picked else np.zeros(0, dtype=np.int64)
 
 
@@ -108,8 +107,7 @@ def stored_faceres(dataset: Any, ids: list[str], faces: list[tuple[str, int, boo
         return out
     have = {}
     if dataset.has_sample_field(SECOND_FIELD):
-        sel = dataset.select(ids)
-        have = {i: v for i, v in zip(sel.values("id"), sel.values(SECOND_FIELD)) if v is not None}
+        have = {i: v for i, v in zip(*dataset.select(ids).values(["id", SECOND_FIELD])) if v is not None}
     todo = [k for k, i in enumerate(ids) if i not in have]
     for k, i in enumerate(ids):
         if i in have:
@@ -123,15 +121,14 @@ def stored_faceres(dataset: Any, ids: list[str], faces: list[tuple[str, int, boo
     return out
 
 
-def look_again(dataset: Any, cols: dict[str, Any], unit: np.ndarray, unsure: np.ndarray, eligible: np.ndarray,
-               identity_faces: np.ndarray | None, reference: list[tuple[str, np.ndarray, np.ndarray]] | None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def look_again(dataset: Any, cols: dict[str, Any], unit: np.ndarray, unsure: np.ndarray, identity_faces: np.ndarray,
+               reference: list[tuple[str, np.ndarray, np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:
     """``decide_unsure`` for a subset's faces (``cols``: read_columns with source, source_type, frame,
     source_landmarks and the ``embedding`` vectors): the identity's centre from the ``reference`` faces
     ((image, dlib vector, 68 landmarks) each) or else from a sample of ``identity_faces`` (indices)."""
-    look = faces_to_look_at(unit, unsure, eligible)
+    look = faces_to_look_at(unit, unsure)
     undecided = np.full(len(unit), np.nan), np.full(len(unit), -1, dtype=np.int64)
-    if not len(look) or (not reference and identity_faces is not None and not len(identity_faces)):
+    if not len(look) or (not reference and not len(identity_faces)):
         return undecided
 
     def frame_faces(idx: np.ndarray) -> list[tuple[str, int, bool, np.ndarray]]:

@@ -262,8 +262,8 @@ def identity(
     from curate.identity import dataset_identity
     with user_errors(ValueError), busy(f"identity of subset {subset_of(subset)}"):
         scores, views = dataset_identity(dataset, subset_of(subset), [str(r) for r in reference or []], threshold, review)
-    labels, sizes = np.unique(scores.cluster[scores.cluster >= 0], return_counts=True)
-    clusters, in_views = len(labels), int(((sizes >= 2) | (labels == 0)).sum())
+    clusters = len(np.unique(scores.cluster[scores.cluster >= 0]))
+    in_views = sum(v.startswith(f"identity: {subset_of(subset)} cluster") for v in views)
     not_faces = int(scores.not_face.sum())  # never judged either: counted apart from the unsure faces
     typer.echo(f"subset {subset_of(subset)}: {len(scores.ok)} faces: {int(scores.ok.sum())} the identity, "
                f"{int(scores.wrong.sum())} another person, {int(scores.unsure_faces.sum())} unsure (their track "
@@ -293,14 +293,12 @@ def delete(
 ) -> None:
     """Delete a saved view's samples in bulk, reversibly (moved to DATASET-trash; `faceset undo` restores)."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.store import DatasetNotFound, load_dataset
+    from curate.store import load_dataset
     from curate.trash import delete_reversibly
 
     with user_errors(), busy("moving to the trash"):
         ds = load_dataset(dataset)
-        if not ds.has_saved_view(view):
-            raise DatasetNotFound(f"no saved view {view!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
-        batch = delete_reversibly(ds, ds.load_saved_view(view), reason=f"view {view}")
+        batch = delete_reversibly(ds, _saved_view(ds, view), reason=f"view {view}")
     typer.echo(f"deleted {batch['count']} samples (batch {batch['id']}); undo with: faceset undo {dataset}")
 
 
@@ -317,7 +315,7 @@ def move(
     from fiftyone import ViewField as F
 
     from curate.media import printable
-    from curate.store import DatasetNotFound, load_dataset
+    from curate.store import load_dataset
     from curate.workbench import set_subset
 
     with user_errors(ValueError):
@@ -325,9 +323,7 @@ def move(
         if bool(view) == bool(source):
             raise ValueError("give either --view NAME or --source FILE (repeatable)")
         if view:
-            if not ds.has_saved_view(view):
-                raise DatasetNotFound(f"no saved view {view!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
-            faces = ds.load_saved_view(view)
+            faces = _saved_view(ds, view)
             what = f"view {view}"
         else:
             paths = [printable(Path(p).absolute()) for p in source or []]
@@ -336,9 +332,19 @@ def move(
             if unknown:
                 raise ValueError(f"no faces of {', '.join(unknown)} in {dataset!r}")
             what = f"{len(paths)} source(s)"
+        total = len(faces)  # before the move: a view may select by subset
         moved = set_subset(faces, subset_of(to))
-    typer.echo(f"{what}: {len(faces)} faces; moved to subset {subset_of(to)}: {moved} ({len(faces) - moved} were there "
+    typer.echo(f"{what}: {total} faces; moved to subset {subset_of(to)}: {moved} ({total - moved} were there "
                "already); run `faceset identity` and `faceset gaps` again for the subsets that changed")
+
+
+def _saved_view(ds: Any, name: str) -> Any:
+    """A dataset's saved view, or DatasetNotFound naming the views it has."""
+    from curate.store import DatasetNotFound
+
+    if not ds.has_saved_view(name):
+        raise DatasetNotFound(f"no saved view {name!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
+    return ds.load_saved_view(name)
 
 
 @app.command()

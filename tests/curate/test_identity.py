@@ -216,13 +216,13 @@ def test_second_look_accepts_near_rejects_far_and_keeps_the_middle_unsure():
     faceres = np.stack([basis[0]] * 2 + [basis[0] * np.cos(a) + basis[1] * np.sin(a) for a in (0, 0, 1.45, 1.45, 2.5, 2.5)])
     unit = np.array([0, 0, 1, 1, 2, 2, 3, 3])
     unsure = np.array([False, False, True, True, True, True, True, True])
-    look = faces_to_look_at(unit, unsure, np.ones(8, dtype=bool))
+    look = faces_to_look_at(unit, unsure)
     assert look.tolist() == [2, 3, 4, 5, 6, 7]
     centre = fuse(dlib[:1], faceres[:1])[0]
     dist, verdict = decide_unsure(unit, unsure, dlib, SecondLook(centre, look, faceres[look]))
     assert verdict.tolist() == [-1, -1, 1, 1, -1, -1, 0, 0]
     assert dist[2] <= ACCEPT < dist[4] <= REJECT < dist[6] and np.isnan(dist[0])
-    assert len(faces_to_look_at(np.zeros(40, dtype=int), np.ones(40, dtype=bool), np.ones(40, dtype=bool))) == 5
+    assert len(faces_to_look_at(np.zeros(40, dtype=int), np.ones(40, dtype=bool))) == 5
 
 
 def test_turned_still_faces_get_a_second_look(samples, dataset_name, tmp_path):

@@ -57,10 +57,10 @@ def stage_costs(video: Path, frames: int = 90) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from curate import store
-    from curate.analysis.backends import create_analyzer
-    from curate.analyze import AnalysisSettings, describe_face, face_key
-    from curate.media import iter_video, write_image
+    from curate.dataset import store
+    from curate.analysis.registry import create_analyzer
+    from curate.analysis.frame import AnalysisSettings, describe_face, face_key
+    from curate.core.media import iter_video, write_image
 
     torch.set_num_threads(1)  # as a one-thread worker
     import cv2
@@ -87,7 +87,7 @@ def stage_costs(video: Path, frames: int = 90) -> dict[str, float]:
         vectors = analyzer.embedder.embed_many(rgb, [f.landmarks for f in found]) if found else []
         t4 = time.perf_counter()
         samples = []
-        from curate.analysis.backends.base import AnalyzedFace
+        from curate.analysis.protocols import AnalyzedFace
 
         for k, (d, f, v) in enumerate(zip(dets, found, vectors)):
             face = AnalyzedFace(d.bbox, d.score, f.landmarks, v, landmarks_ok=f.ok, mesh=f.mesh, eyes=f.eyes)
@@ -125,7 +125,7 @@ def main() -> None:
     rows = []
     try:
         os.environ.update({k: v for k, v in c.env.items() if k.startswith("FIFTYONE_")})  # this process's writes
-        from curate.media import probe_video
+        from curate.core.media import probe_video
 
         n = probe_video(video).frames
         local_s, _ = timed_extract(c, video, "local-1", False, "--workers", "1")

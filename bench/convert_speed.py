@@ -68,8 +68,8 @@ def find_and_align(analyzer, path: Path, detect_every: int, size: int) -> tuple[
     """Baseline: decode every frame, find the faces, cut the aligned crops. Returns (frames, seconds)."""
     from convert.faces import FaceFinder
     from convert.frames import read_frames
-    from curate.analysis.align import alignment_matrix, warp_face
-    from curate.media import probe_video
+    from curate.core.align import alignment_matrix, warp_face
+    from curate.core.media import probe_video
 
     finder = FaceFinder(analyzer, detect_every)
     frames, t = 0, time.perf_counter()
@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--loops", type=int, default=4)
     ap.add_argument("--backend", default="mediapipe", help="the backend the model's faces were extracted with")
     args = ap.parse_args()
-    from curate.analysis.backends import create_analyzer
+    from curate.analysis.registry import create_analyzer
 
     analyzer = create_analyzer(args.backend)
     models = {64: make_model(64, args.backend), 128: make_model(128, args.backend)}

@@ -50,7 +50,7 @@ def timed(fn, *args, repeat: int = 1, **kwargs):
 
 
 def baseline_gaps(d):
-    from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES
+    from curate.ops.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES
     ye, pe = [-1e9, *DEFAULT_YAW_EDGES, 1e9], [-1e9, *DEFAULT_PITCH_EDGES, 1e9]
     return {(s, e): np.histogram2d(d["pitch"][(d["subset"] == s) & (d["expression"] == e)],
                                    d["yaw"][(d["subset"] == s) & (d["expression"] == e)], [pe, ye])[0]
@@ -82,7 +82,7 @@ def make_dataset(d, name, batch: int = 20000):
     import fiftyone as fo
     from bson import Binary, ObjectId
 
-    from curate.analysis.hashing import hash_to_hex
+    from curate.core.hashing import hash_to_hex
     from fiftyone.core.utils import serialize_numpy_array
 
     def fields(k):
@@ -117,15 +117,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = ap.parse_args()
     baseline = not args.no_baseline
-    from curate.dedupe import (
+    from curate.ops.dedupe import (
         DEFAULT_MAX_BITS,
         DEFAULT_MAX_DISTANCE,
         candidate_pairs,
         confirm_pairs,
         find_near_duplicates,
     )
-    from curate.gaps import compute_gaps
-    from curate.identity import score_identity
+    from curate.ops.gaps import compute_gaps
+    from curate.ops.identity import score_identity
 
     d = synthetic(args.n)
     rows = []
@@ -160,9 +160,9 @@ def main() -> None:
     if not args.no_db:
         import fiftyone as fo
 
-        from curate.dedupe import dataset_dedupe
-        from curate.gaps import dataset_gaps
-        from curate.identity import dataset_identity
+        from curate.ops.dedupe import dataset_dedupe
+        from curate.ops.gaps import dataset_gaps
+        from curate.ops.identity import dataset_identity
         name = f"bench-{os.getpid()}"
         t_make, ds = timed(make_dataset, d, name)
         ds.info["faceset"] = {"media_dir": str(_TMP / "media" / name / "faces")}

@@ -40,8 +40,8 @@ def main() -> None:
     import cv2
     import torch
 
-    from curate.analysis.backends import create_analyzer
-    from curate.media import iter_video
+    from curate.analysis.registry import create_analyzer
+    from curate.core.media import iter_video
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)

@@ -46,8 +46,8 @@ def detect(rows: list[dict[str, str]], cache: Path | None) -> dict[str, np.ndarr
     """Largest face per image from the mediapipe analyzer: found, landmarks (68x2), landmarks_ok, dlib vector."""
     if cache is not None and cache.exists():
         return dict(np.load(cache))
-    from curate.analysis.backends import create_analyzer
-    from curate.analysis.backends.base import largest_face
+    from curate.analysis.registry import create_analyzer
+    from curate.analysis.protocols import largest_face
 
     analyzer = create_analyzer("mediapipe")
     found, marks, ok, dlib_vec = [], [], [], []
@@ -134,8 +134,8 @@ def embed_all(embedder, images: list[np.ndarray], marks: np.ndarray, found: np.n
 def main() -> None:
     import torch
 
-    from curate.analysis.backends.dlib_backend import DlibEmbedder
-    from curate.analysis.backends.human_embedders import (
+    from curate.analysis.backends.dlib import DlibEmbedder
+    from curate.analysis.backends.human.embedders import (
         FaceResEmbedder,
         MobileFaceEmbedder,
         MobileFaceNetEmbedder,

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from expression_set import ROOT, frames, read_set  # noqa: E402
 from report import emit  # noqa: E402
 
-from curate.analyze import face_expression, face_pose  # noqa: E402
-from curate.analysis.backends import create_analyzer  # noqa: E402
-from curate.analysis.expression import (  # noqa: E402
+from curate.analysis.frame import face_expression, face_pose  # noqa: E402
+from curate.analysis.registry import create_analyzer  # noqa: E402
+from curate.core.expression import (  # noqa: E402
     MESH_RANGES,
     expression_ratios,
     label_expression,

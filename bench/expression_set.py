@@ -26,7 +26,7 @@ TILE = 176
 
 def frames(every: int = 4, only: set[tuple[str, int]] | None = None):
     """(source name, frame, rgb) of the clip every Nth frame, then each photo; only the (name, frame) given."""
-    from curate.media import iter_video, list_sources, load_image
+    from curate.core.media import iter_video, list_sources, load_image
 
     sources, _ = list_sources([SAMPLES])
     for src in sources:
@@ -60,8 +60,8 @@ def split_of(source: str, frame: int, photo_index: int) -> str:
 
 
 def make() -> None:
-    from curate.analysis.align import alignment_matrix, warp_face
-    from curate.analysis.backends import create_analyzer
+    from curate.core.align import alignment_matrix, warp_face
+    from curate.analysis.registry import create_analyzer
 
     analyzer = create_analyzer("mediapipe")
     rows, tiles, photos = [], [], 0

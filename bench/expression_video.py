@@ -28,8 +28,9 @@ torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import emit  # noqa: E402
 
-from curate.analysis.expression import _iris_landmarker, mesh_expression_ratios  # noqa: E402
-from curate.store import load_dataset, read_columns  # noqa: E402
+from curate.analysis.expression import iris_landmarker  # noqa: E402
+from curate.core.expression import mesh_expression_ratios  # noqa: E402
+from curate.dataset.store import load_dataset, read_columns  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 LABELS = ROOT / "labels" / "expressions_video.json"
@@ -53,7 +54,7 @@ def load_faces(cache: str | None = None) -> dict[str, dict]:
         faces = pickle.loads(Path(cache).read_bytes())
         return _track_stats(faces)
 
-    iris = _iris_landmarker()
+    iris = iris_landmarker()
     faces = {}
     for video in VIDEOS:
         ds = load_dataset(f"gt_{video}")

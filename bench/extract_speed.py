@@ -61,8 +61,8 @@ def run_baseline(video: Path, every: int) -> dict:
 
 def run_bare(video: Path, every: int, backend: str, embed: bool) -> dict:
     """A single-process loop over the backend's stages (faceset's own code, no crops, no database)."""
-    from curate.analysis.backends import create_analyzer
-    from curate.media import iter_video
+    from curate.analysis.registry import create_analyzer
+    from curate.core.media import iter_video
 
     analyzer = create_analyzer(backend)
     frames = faces = 0
@@ -82,8 +82,8 @@ def run_full(video: Path, every: int, backend: str = "mediapipe") -> dict:
     os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = tempfile.mkdtemp(prefix="bench-media-")
     import fiftyone as fo
 
-    from curate.extract import extract
-    from curate.store import open_dataset
+    from curate.extract.local import extract
+    from curate.dataset.store import open_dataset
 
     name = f"bench-extract-{os.getpid()}"
     open_dataset(name)  # database up before the clock starts

@@ -51,9 +51,9 @@ def centre_auc(ds, rows: list[dict[str, str]], files: dict[str, Path]) -> str:  
     second look's fused descriptor, on the stored faces (largest detection of each photo)."""
     from embedder_auc import auc
 
-    from curate.identity.second_look import frame_faceres, fuse, fused_centre
-    from curate.identity.cluster import normalise_rows
-    from curate.store import read_columns
+    from curate.ops.identity.second_look import frame_faceres, fuse, fused_centre
+    from curate.ops.identity.cluster import normalise_rows
+    from curate.dataset.store import read_columns
 
     cols = read_columns(ds, ["source", "source_landmarks", "face_size"], vector="embedding")
     best: dict[str, int] = {}
@@ -88,9 +88,9 @@ def main() -> None:
 
     from fiftyone import ViewField as F
 
-    from curate.extract import extract
-    from curate.identity.dataset import dataset_identity
-    from curate.store import dataset_exists, delete_dataset, load_dataset, read_columns
+    from curate.extract.local import extract
+    from curate.ops.identity.dataset import dataset_identity
+    from curate.dataset.store import dataset_exists, delete_dataset, load_dataset, read_columns
 
     rows = list(csv.DictReader(open(DATA / "labels.csv")))
     files = upscaled(rows, Path(tempfile.gettempdir()) / "faceset-cmu-stills")

@@ -42,8 +42,8 @@ MIN_FACES = 40
 
 def dataset_for(stem: str, path: Path, fresh: bool) -> str:
     """The bench dataset of one video (extracted once with the default settings; --fresh again)."""
-    from curate.extract import extract
-    from curate.store import dataset_exists, delete_dataset
+    from curate.extract.local import extract
+    from curate.dataset.store import dataset_exists, delete_dataset
 
     name = f"gt_{stem}"
     if fresh and dataset_exists(name):
@@ -57,7 +57,7 @@ def old_rule(emb: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     """faceset 0.8: per face, within 0.35 of the reference mean or of the largest 0.5-linkage cluster's mean."""
     from sklearn.cluster import AgglomerativeClustering
 
-    from curate.identity import normalise_rows
+    from curate.ops.identity import normalise_rows
 
     emb = normalise_rows(emb)
     if reference is None:
@@ -81,10 +81,10 @@ def reference_image(labels: VideoLabels, video: Path, person: str, out: Path) ->
     """A frame of the video cut around one of the person's frontal labelled heads (2.4x the box): the first
     whose largest face lies on that head, landmarked and frontal enough for the embedding (what a user's photo
     of the person shows)."""
-    from curate.analysis.backends import create_analyzer
-    from curate.analysis.backends.base import largest_face
-    from curate.analyze import face_pose
-    from curate.identity import identity_settings
+    from curate.analysis.registry import create_analyzer
+    from curate.analysis.protocols import largest_face
+    from curate.analysis.frame import face_pose
+    from curate.ops.identity import identity_settings
 
     max_yaw = identity_settings("mediapipe").reliable_yaw
     analyzer = create_analyzer("mediapipe")
@@ -123,10 +123,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/out/identity_truth.txt")
     args = ap.parse_args()
 
-    from curate.identity import dataset_identity
-    from curate.store import load_dataset, read_columns
-    from curate.tracks.shots import video_cuts
-    from curate.tracks.update import update_tracks
+    from curate.ops.identity import dataset_identity
+    from curate.dataset.store import load_dataset, read_columns
+    from curate.ops.tracks.shots import video_cuts
+    from curate.ops.tracks.update import update_tracks
 
     lines = [f"# {Path(__file__).name}: identity, tracks, shots and detections on hand-labelled video", ""]
     totals: dict[str, list] = {"dominant": [], "reference": []}
@@ -187,7 +187,7 @@ def main() -> None:
                 truth = person == target
                 ref_vecs = None
                 if refs:
-                    from curate.identity.dataset import reference_vectors
+                    from curate.ops.identity.dataset import reference_vectors
                     ref_vecs = reference_vectors("mediapipe", refs)
                 before = old_rule(cols["embedding"], ref_vecs)
                 kept = scores.ok

@@ -38,7 +38,7 @@ LABELS = ROOT / "datasets" / "occlusion"
 
 def load_labels() -> list[dict]:
     """The labelled faces with their crop (RGB), landmarks and label mask (uint8 0/255)."""
-    from curate.analysis.quality import hull_mask
+    from curate.core.quality import hull_mask
 
     data = json.loads((LABELS / "labels.json").read_text())
     faces = []
@@ -110,7 +110,7 @@ def learned_masks(faces: list[dict], iters: int, size: int) -> tuple[dict[str, l
                        "FIFTYONE_DO_NOT_TRACK": "true"})
     import fiftyone as fo
 
-    from curate.extract import extract
+    from curate.extract.local import extract
     from curate.masks import FIXED_FIELD
     from curate.masks.net import MaskTrainSettings, load_masknet, predict_masks
     from curate.masks.learn import mask_train

@@ -1,4 +1,4 @@
-"""Re-derive the FaceMesh -> iBUG 68 index map (curate.analysis.mesh.MESH_TO_68) from real faces.
+"""Re-derive the FaceMesh -> iBUG 68 index map (curate.core.mesh.MESH_TO_68) from real faces.
 
     .venv/bin/python bench/mesh_map.py
 
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.analysis.backends import create_analyzer
-from curate.analysis.landmarks import MIRROR
-from curate.analysis.mesh import MESH_TO_68, mesh_mirror
-from curate.analysis.pose import pose_from_mesh
-from curate.media import iter_video, list_sources, load_image
+from curate.analysis.registry import create_analyzer
+from curate.core.landmarks import MIRROR
+from curate.core.mesh import MESH_TO_68, mesh_mirror
+from curate.core.pose import pose_from_mesh
+from curate.core.media import iter_video, list_sources, load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "datasets" / "samples"

@@ -52,7 +52,7 @@ def corner_points(mesh_xy: np.ndarray, anchor: str = "mesh", size: int = 256) ->
     """The two mouth corners (crop px) the patch is cut around: the mesh's (``mesh``), or where the mean face's
     corners sit in every aligned crop (``crop``: independent of how well the mesh found the lips)."""
     if anchor == "crop":
-        from curate.analysis.align import mean_face_2d
+        from curate.core.align import mean_face_2d
 
         return np.asarray(mean_face_2d(size)[[48, 54]], np.float64)
     return np.asarray(mesh_xy, np.float64)[list(CORNERS), :2]

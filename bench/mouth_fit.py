@@ -15,7 +15,7 @@ removed) is reliable: >= ``OPEN_GAP`` is open, <= ``CLOSED_GAP`` closed, the mid
 
 Degradation: each labelled photo is shrunk (INTER_AREA) so that its face is 25-130 px wide (log-uniform), then
 optionally blurred and JPEG-compressed, padded, and analysed again as a video frame would be; the face's aligned
-256 px crop and its mesh are made exactly as ``curate/analyze.py`` stores them (``alignment_matrix`` on the new
+256 px crop and its mesh are made exactly as ``curate/analysis/frame.py`` stores them (``alignment_matrix`` on the new
 68 points, ``warp_face``, mesh in crop pixels). The label stays the one of the sharp face. Features are
 ``mouth_features.mouth_features`` on that crop (the shared implementation), plus its mirror.
 
@@ -61,10 +61,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from report import emit  # noqa: E402
 
-from curate.analysis.align import alignment_matrix, transform_points, warp_face  # noqa: E402
-from curate.analysis.expression import mesh_expression_ratios  # noqa: E402
+from curate.core.align import alignment_matrix, transform_points, warp_face  # noqa: E402
+from curate.core.expression import mesh_expression_ratios  # noqa: E402
 from mouth_features import DARK_NAMES, PATCH_H, PATCH_W, grey_features, grey_image, mouth_features  # noqa: E402
-from curate.analysis.pose import pose_from_mesh  # noqa: E402
+from curate.core.pose import pose_from_mesh  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "groundtruth"
 SOURCES = {"aflw2000": SHARED / "aflw2000", "genki4k": SHARED / "genki4k" / "img"}
@@ -104,7 +104,7 @@ def analyse_photos(cache: Path, refresh: bool) -> dict[str, np.ndarray]:
     if out.exists() and not refresh:
         with np.load(out, allow_pickle=False) as d:
             return dict(d)
-    from curate.analysis.backends import create_analyzer
+    from curate.analysis.registry import create_analyzer
 
     an = create_analyzer("mediapipe")
     rows: dict[str, list] = {k: [] for k in ("path", "source", "landmarks", "mesh", "size", "yaw", "gap")}
@@ -131,7 +131,8 @@ def photo_smiles(photos: dict[str, np.ndarray], cache: Path, refresh: bool) -> n
     out = cache / "smiles.npy"
     if out.exists() and not refresh:
         return np.load(out, allow_pickle=False)
-    from curate.analysis.expression import face_logits, learned_smile
+    from curate.analysis.expression import face_logits
+    from curate.core.expression import learned_smile
 
     p = np.array([learned_smile(np.asarray(mesh, np.float64), None, face_logits(_read_rgb(Path(str(path))), lm))
                   for path, mesh, lm in zip(photos["path"], photos["mesh"], photos["landmarks"])])
@@ -163,7 +164,7 @@ def degrade(rgb: np.ndarray, scale: float, rng: np.random.Generator) -> tuple[np
 
 
 def stored_view(rgb: np.ndarray, face: object) -> tuple[np.ndarray, np.ndarray]:
-    """The aligned 256 px crop and the mesh in crop pixels, as ``curate/analyze.py`` stores a face."""
+    """The aligned 256 px crop and the mesh in crop pixels, as ``curate/analysis/frame.py`` stores a face."""
     matrix = alignment_matrix(face.landmarks)
     return warp_face(rgb, matrix), transform_points(np.asarray(face.mesh)[:, :2], matrix)
 
@@ -179,7 +180,7 @@ def build_training(photos: dict[str, np.ndarray], cache: Path, refresh: bool) ->
     if out.exists() and not refresh:
         with np.load(out, allow_pickle=False) as d:
             return dict(d)
-    from curate.analysis.backends import create_analyzer
+    from curate.analysis.registry import create_analyzer
 
     an = create_analyzer("mediapipe")
     rng = np.random.default_rng(SEED)
@@ -243,7 +244,7 @@ def video_faces(cache: Path, refresh: bool) -> list[dict]:
         return pickle.loads(out.read_bytes())
     from PIL import Image
 
-    from curate.store import load_dataset, read_columns
+    from curate.dataset.store import load_dataset, read_columns
 
     hand = {f["face_key"]: f for f in json.loads(LABELS.read_text())["faces"]}
     faces = []

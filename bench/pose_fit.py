@@ -6,7 +6,7 @@
 Step 1 (cached in ``--cache``/features.npz): every AFLW2000-3D image of ../shared/groundtruth/aflw2000 goes
 through the default analyzer (``create_analyzer("mediapipe")``), once as it is and once mirrored left-right; the
 face nearest the image centre is kept with its mesh, 6 BlazeFace keypoints, 68 points, box, stored pose and the
-raw poses of curate.analysis.pose. The dlib backend (HOG + 68 points + solvePnP) is run once too, for its
+raw poses of curate.core.pose. The dlib backend (HOG + 68 points + solvePnP) is run once too, for its
 per-|yaw| errors (``dlib.npz``).
 
 Step 2: 5-fold cross-validation split by image (fixed seed) of the options (baseline, calibrations, regressors
@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.analysis.backends.base import Detection
-from curate.analysis.backends.mediapipe_backend import mirror_detection
+from curate.analysis.protocols import Detection
+from curate.analysis.backends.mediapipe.blazeface import mirror_detection
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "groundtruth" / "aflw2000"
@@ -74,9 +74,9 @@ def extract(files: list[str], data: Path) -> dict[str, np.ndarray]:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    from curate.analysis.backends import create_analyzer
-    from curate.analyze import face_pose
-    from curate.analysis.pose import estimate_pose, keypoint_pose_raw, mesh_pose_raw
+    from curate.analysis.registry import create_analyzer
+    from curate.analysis.frame import face_pose
+    from curate.core.pose import estimate_pose, keypoint_pose_raw, mesh_pose_raw
 
     an = create_analyzer("mediapipe")
     n = len(files)
@@ -121,8 +121,8 @@ def extract(files: list[str], data: Path) -> dict[str, np.ndarray]:
 def extract_dlib(files: list[str], data: Path) -> dict[str, np.ndarray]:
     """The dlib backend's pose (HOG detector, 68-point predictor, estimate_pose) of the central face."""
     cv2.setNumThreads(1)
-    from curate.analysis.backends import create_analyzer
-    from curate.analysis.pose import estimate_pose
+    from curate.analysis.registry import create_analyzer
+    from curate.core.pose import estimate_pose
 
     an = create_analyzer("dlib")
     pose = np.full((len(files), 3), np.nan)
@@ -187,30 +187,30 @@ def mirror_bbox(bbox: np.ndarray, width: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------- angles
-# faceset's own functions (curate/analysis/pose.py): what the shipped corrections read. The angles are read in
+# faceset's own functions (curate/core/pose.py): what the shipped corrections read. The angles are read in
 # AFLW's Euler order, R = Rx(-pitch) @ Ry(-yaw) @ Rz(roll) (pose_from_rotation / rotation_from_pose).
 def aflw_angles(rotation: np.ndarray) -> np.ndarray:
     """(yaw, pitch, roll) of a model-to-camera rotation, as faceset reads it."""
-    from curate.analysis.pose import pose_from_rotation
+    from curate.core.pose import pose_from_rotation
 
     return np.array(pose_from_rotation(rotation))
 
 
 def angle_basis(angles: np.ndarray) -> np.ndarray:
-    from curate.analysis.pose import angle_basis as basis
+    from curate.core.pose import angle_basis as basis
 
     return basis(angles)
 
 
 def poly2(x: np.ndarray) -> np.ndarray:
-    from curate.analysis.pose import pairwise_products
+    from curate.core.pose import pairwise_products
 
     return pairwise_products(x)
 
 
 def mesh_regressor_inputs(mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(base angles, features) of the shipped mesh correction (c2)."""
-    from curate.analysis.pose import mesh_pose_inputs
+    from curate.core.pose import mesh_pose_inputs
 
     return mesh_pose_inputs(mesh)
 
@@ -218,7 +218,7 @@ def mesh_regressor_inputs(mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def keypoint_regressor_inputs(keypoints: np.ndarray, bbox: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(base angles, [base / 30, keypoint layout]) of BlazeFace's 6 keypoints and box (the kernel option kc2
     reads these; the shipped kc1 reads curate's keypoint_pose_inputs, built from the same layout)."""
-    from curate.analysis.pose import keypoint_layout, keypoint_pose_raw
+    from curate.core.pose import keypoint_layout, keypoint_pose_raw
 
     base = np.array(keypoint_pose_raw(keypoints))
     return base, np.concatenate([base / 30.0, keypoint_layout(keypoints, tuple(bbox))])
@@ -226,7 +226,7 @@ def keypoint_regressor_inputs(keypoints: np.ndarray, bbox: np.ndarray) -> tuple[
 
 def landmark_base(landmarks: np.ndarray) -> np.ndarray:
     """68-point solvePnP angles (the base of the shipped landmark correction, option d)."""
-    from curate.analysis.pose import estimate_pose
+    from curate.core.pose import estimate_pose
 
     return np.array(estimate_pose(landmarks))
 
@@ -283,8 +283,8 @@ class KernelModel:
 def derive(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per image: base angles and features of every option, for pass 0 (as it is), pass 1 (the mirrored image,
     as analysed) and 'syn' (pass 0's geometry mirrored exactly: the training copies)."""
-    from curate.analysis.landmarks import mirror_landmarks
-    from curate.analysis.mesh import mirror_mesh
+    from curate.core.landmarks import mirror_landmarks
+    from curate.core.mesh import mirror_mesh
     n = len(f["width"])
     d: dict[str, np.ndarray] = {}
 
@@ -569,7 +569,7 @@ def main() -> None:
         "Head pose fitted on real faces (issue 25): AFLW2000-3D half (../shared/groundtruth/aflw2000, 984 images,",
         f"all with |angles| <= 99: {keep.sum()} kept), default analyzer (mediapipe), 5-fold CV by image (seed {args.seed}).",
         "",
-        "SHIPPED (curate/analysis/pose.py, weights curate/data/pose/pose_aflw.npz from --save)",
+        "SHIPPED (curate/core/pose.py, weights curate/data/pose/pose_aflw.npz from --save)",
         f"  Faces with a mesh: option c2. CV MAE {best['mae']:.2f} ± {best['sd']:.2f} (fold SD), yaw/pitch/roll "
         f"{best['angles'][0]:.2f}/{best['angles'][1]:.2f}/{best['angles'][2]:.2f}; yaw MAE by |yaw| "
         + " / ".join(f"{e:.2f}" for e, _ in best["bins"]) + f" (0-30 / 30-60 / 60-99), n = {best['n']}.",
@@ -600,7 +600,7 @@ def main() -> None:
         f"  Detection: {100 * found_sel.sum() / keep.sum():.1f} % of images' faces found (target 97 %): the misses are"
         " mostly |yaw| > 60 (table below).",
         "",
-        "  In curate/analysis/pose.py: pose_from_rotation reads AFLW's Euler order (rotation_from_pose its inverse);",
+        "  In curate/core/pose.py: pose_from_rotation reads AFLW's Euler order (rotation_from_pose its inverse);",
         "  pose_from_mesh = c2 (mesh_pose_inputs), pose_from_keypoints(keypoints, bbox) = kc1 (keypoint_pose_inputs),",
         "  pose_from_landmarks = d (stored faces without their 3D mesh: `faceset pose` recomputes from the 68 points).",
         "",
@@ -682,8 +682,8 @@ def retry_check(files: list[str], data: Path, f: dict[str, np.ndarray], y: np.nd
     """The images the cached pass found no face in, analysed by the current backend (which looks again, zoomed
     out, at an image without faces): how many are found now and their error with the shipped weights (these
     faces were never among the fitted ones)."""
-    from curate.analysis.backends import create_analyzer
-    from curate.analyze import face_pose
+    from curate.analysis.registry import create_analyzer
+    from curate.analysis.frame import face_pose
 
     an = create_analyzer("mediapipe")
     idx = np.flatnonzero(keep & ~f["found"][:, 0])
@@ -704,9 +704,9 @@ def retry_check(files: list[str], data: Path, f: dict[str, np.ndarray], y: np.nd
 
 
 def faceswap_degrees(f: dict[str, np.ndarray], y: np.ndarray, sel: np.ndarray) -> list[str]:
-    """faceswap's own pose estimator (curate.interop.faceswap_geometry.pitch_yaw_roll: solvePnP of the aligned
+    """faceswap's own pose estimator (curate.interop.faceswap.geometry.pitch_yaw_roll: solvePnP of the aligned
     landmarks against its 26-point head) on the same faces' 68 points, against the labels (|yaw| < 60)."""
-    from curate.interop.faceswap_geometry import pitch_yaw_roll
+    from curate.interop.faceswap.geometry import pitch_yaw_roll
 
     idx = np.flatnonzero(sel & (np.abs(y[:, 0]) < 60))
     fs = np.array([pitch_yaw_roll(f["lm68"][i, 0]) for i in idx])

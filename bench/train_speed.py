@@ -27,9 +27,9 @@ def make_exports() -> tuple[Path, Path]:
     import fiftyone as fo
     from fiftyone import ViewField as F
 
-    from curate.export import export_faces
-    from curate.extract import extract
-    from curate.store import load_dataset
+    from curate.export.balanced import export_faces
+    from curate.extract.local import extract
+    from curate.dataset.store import load_dataset
     samples = ROOT / "datasets" / "samples"
     name = f"bench-train-{os.getpid()}"
     try:
@@ -98,7 +98,7 @@ def evaluate(model_dir: Path, a: Path, b: Path) -> None:
     import numpy as np
     import torch
 
-    from curate.analysis.backends import create_analyzer
+    from curate.analysis.registry import create_analyzer
     from train.checkpoint import load_model
     from train.data import load_faceset
     model, meta = load_model(model_dir)

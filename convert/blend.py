@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from curate.analysis.align import invert_affine, transform_points
-from curate.analysis.quality import hull_mask
+from curate.core.align import invert_affine, transform_points
+from curate.core.quality import hull_mask
 
 MASK_PARTS = ("hull", "model", "learned", "hands")
 BLENDS = ("alpha", "seamless")

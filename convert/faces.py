@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from convert.smoothing import LandmarkSmoother, face_scale
-from curate.analysis.backends import Detection, StagedAnalyzer
-from curate.analysis.backends.base import l2_normalise, largest_face
+from curate.analysis.protocols import Detection, StagedAnalyzer
+from curate.analysis.protocols import l2_normalise, largest_face
 
 
 class ReferenceError(ValueError):
@@ -50,7 +50,7 @@ def _eye_keypoints(pts: np.ndarray) -> tuple[tuple[float, float], ...]:
 def reference_embedding(analyzer: StagedAnalyzer, images: list[Path],
                         on_error: Callable[[Path | str, str], None] | None = None) -> np.ndarray:
     """Unit mean identity embedding of the largest face in each reference image."""
-    from curate.identity import reference_faces
+    from curate.ops.identity import reference_faces
 
     vectors = [l2_normalise(largest_face(faces).embedding) for _, faces in reference_faces(analyzer, images, on_error)]
     if not vectors:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.media import MediaError, open_video
+from curate.core.media import MediaError, open_video
 
 MAX_BAD_RUN = 25
 

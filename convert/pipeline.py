@@ -32,9 +32,9 @@ from convert.frames import VideoWriter, frame_png, read_frames
 from convert.preview import ContactSheet
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
-from curate.analysis.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
-from curate.media import report_error
-from curate.media import MediaError, list_sources, load_image, probe_video, write_image
+from curate.core.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
+from curate.core.media import report_error
+from curate.core.media import MediaError, list_sources, load_image, probe_video, write_image
 
 FORMATS = ("mp4", "png")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v"}
@@ -221,8 +221,8 @@ def output_paths(sources: list, out: Path, fmt: str) -> dict[Path, Path]:
 def convert(inputs: list[str | Path], model_dir: str | Path, out: str | Path, settings: ConvertSettings,
             progress: bool = True, on_error: Callable[[Path | str, str], None] = report_error) -> ConvertSummary:
     """Convert videos, images and folders of them with a trained model."""
-    from curate.analysis.backends import create_analyzer
-    from curate.identity import identity_settings
+    from curate.analysis.registry import create_analyzer
+    from curate.ops.identity import identity_settings
 
     summary = ConvertSummary(only=bool(settings.only))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.media import write_image
+from curate.core.media import write_image
 
 
 class ContactSheet:

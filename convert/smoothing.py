@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.analyze import face_size
+from curate.analysis.frame import face_size
 
 
 def face_scale(landmarks: np.ndarray) -> float:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curate.analysis.align import DEFAULT_COVERAGE
+from curate.core.align import DEFAULT_COVERAGE
 from train.checkpoint import load_model
-from curate.analysis.device import torch_device
+from curate.core.device import torch_device
 
 DIRECTIONS = {"a2b": "B", "b2a": "A"}
 

@@ -81,7 +81,7 @@ def samples() -> Path:
 @pytest.fixture(scope="session")
 def analyzer():
     """The default dlib backend, loaded once."""
-    from curate.analysis.backends import create_analyzer
+    from curate.analysis.registry import create_analyzer
 
     return create_analyzer("dlib")
 
@@ -89,7 +89,7 @@ def analyzer():
 @pytest.fixture(scope="session")
 def load_rgb():
     """Load a sample as RGB."""
-    from curate.media import load_image
+    from curate.core.media import load_image
 
     return lambda name: load_image(SAMPLES / name)
 
@@ -97,7 +97,7 @@ def load_rgb():
 @pytest.fixture(scope="session")
 def faces_dataset() -> str:
     """A read-mostly dataset shared by tests: the clip (A, every 10th frame) and the photos (B)."""
-    from curate.extract import extract
+    from curate.extract.local import extract
 
     name = f"fstest-{RUN_ID}-shared-faces"
     extract([SAMPLES / "short_hamilton_clip.mp4"], name, "A", every=10, progress=False)
@@ -109,7 +109,7 @@ def faces_dataset() -> str:
 @pytest.fixture
 def photos_dataset(samples, dataset_name) -> str:
     """A fresh dataset of three sample photos in subset B (four faces)."""
-    from curate.extract import extract
+    from curate.extract.local import extract
 
     extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], dataset_name, "B", workers=1, progress=False)
     return dataset_name
@@ -118,7 +118,7 @@ def photos_dataset(samples, dataset_name) -> str:
 @pytest.fixture(scope="session")
 def export_dirs(faces_dataset, tmp_path_factory) -> tuple[Path, Path]:
     """Export folders of A and B of the shared dataset, at 64 px (what training reads)."""
-    from curate.export import export_faces
+    from curate.export.balanced import export_faces
 
     root = tmp_path_factory.mktemp("exports")
     export_faces(faces_dataset, "A", root / "A", size=64, progress=False)

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from curate.safetensors_file import CheckpointError, read_header  # noqa: F401 - train's own names too
+from curate.core.safetensors_file import CheckpointError, read_header  # noqa: F401 - train's own names too
 
 PATTERN = re.compile(r"^checkpoint_(\d{8})\.safetensors$")
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from curate.analysis.quality import hull_mask
+from curate.core.quality import hull_mask
 
 EYES = slice(36, 48)
 MOUTH = slice(48, 68)
@@ -74,7 +74,7 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
         raise FaceSetError(f"{folder}: the manifest lists no faces")
     alignment = dict(data.get("alignment") or {})
     if not alignment.get("coverage"):  # exports from before the field: recover it from the landmarks
-        from curate.analysis.align import median_coverage
+        from curate.core.align import median_coverage
 
         alignment["coverage"] = median_coverage(marks, [size] * len(marks))
     alignment.setdefault("backend", "dlib")

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from curate.analysis.device import torch_device
+from curate.core.device import torch_device
 from train.checkpoint import latest_loadable, save_checkpoint
 from train.data import BatchSource, load_faceset, preview_faces
 from train.losses import face_loss
@@ -95,7 +95,7 @@ def write_preview(model: FaceSwapModel, faces_a: torch.Tensor, faces_b: torch.Te
     """PNG grid on fixed faces, one column pair per face: A, A->A, A->B | B, B->B, B->A."""
     import cv2
 
-    from curate.media import write_image
+    from curate.core.media import write_image
 
     model.eval()
     with torch.no_grad():

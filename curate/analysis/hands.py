@@ -18,8 +18,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.analysis.backends.mediapipe_backend import decode_ssd, letterbox, model_net, weighted_nms
-from curate.analysis.mesh import Roi, crop_roi, crop_to_image
+from curate.analysis.runtime.runners import model_net
+from curate.analysis.runtime.ssd import decode_ssd, letterbox, weighted_nms
+from curate.core.mesh import Roi, crop_roi, crop_to_image
 
 PALM_SIZE, HAND_SIZE = 192, 224
 # the hand skeleton (MediaPipe's 21 points): wrist 0, thumb 1-4, index 5-8, middle 9-12, ring 13-16, pinky 17-20

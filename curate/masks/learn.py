@@ -17,10 +17,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.analysis.align import median_coverage
-from curate.analysis.quality import hull_mask
+from curate.core.align import median_coverage
+from curate.core.quality import hull_mask
 from curate.masks.fields import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
-from curate.media import load_image, write_image
+from curate.core.media import load_image, write_image
 from curate.masks.net import (
     UNKNOWN,
     MaskTrainSettings,
@@ -53,8 +53,8 @@ def real_label(sample: dict[str, Any], size: int) -> np.ndarray | None:
 def _samples(name: str, subset: str | None, view: str | None = None) -> Any:
     from fiftyone import ViewField as F
 
-    from curate.store import load_dataset
-    from curate.subsets import check_subset
+    from curate.dataset.store import load_dataset
+    from curate.dataset.subsets import check_subset
 
     check_subset(subset, optional=True)
     ds = load_dataset(name)
@@ -114,7 +114,7 @@ def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[in
     its wrist, which a face crop cuts off: on the sample clip 66 of 92 frames have hands found, 13 of 113
     crops), on the crop itself when the source is gone."""
     from curate.analysis.hands import HandFinder, hand_mask, hands_near
-    from curate.media import SourceFrames
+    from curate.core.media import SourceFrames
 
     if not picks:  # (no models loaded for nothing)
         return {}
@@ -208,7 +208,7 @@ def training_set(name: str, subset: str | None = None, hands: int = 300, seed: i
 
 def default_model_path(name: str) -> Path:
     """Where `faceset mask train` keeps a dataset's mask network."""
-    from curate.store import load_dataset, media_dir
+    from curate.dataset.store import load_dataset, media_dir
 
     return media_dir(load_dataset(name)).parent / "masks" / f"{name}-mask.safetensors"
 
@@ -262,7 +262,7 @@ _NETS: dict[tuple[str, str, str], tuple[Any, int]] = {}
 def _masknet(model: str, device: str) -> tuple[Any, int]:
     """The mask network of this file on this device, loaded once per process (again once the file changes:
     a network trained anew to the same path)."""
-    from curate.media import fingerprint
+    from curate.core.media import fingerprint
 
     try:
         key = (model, device, fingerprint(Path(model)))
@@ -291,7 +291,7 @@ def predict_chunk(chunk: MaskChunk, batch: int = 64) -> dict[str, str]:
 
 def apply_chunk(chunk: MaskChunk) -> int:
     """Cluster task: predict a chunk's masks and store them on its faces (worker side)."""
-    from curate.cluster import open_task_dataset, use_database
+    from curate.extract.cluster import open_task_dataset, use_database
 
     use_database(chunk.database_uri)
     _store_masks(open_task_dataset(chunk.dataset), predict_chunk(chunk))
@@ -317,8 +317,8 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     import fiftyone as fo
     from tqdm import tqdm
 
-    from curate.cluster import cluster_address, connect, run_tasks
-    from curate.store import media_dir
+    from curate.extract.cluster import cluster_address, connect, run_tasks
+    from curate.dataset.store import media_dir
 
     ds, view = _samples(name, subset)
     model = (Path(model) if model else default_model_path(name)).absolute()
@@ -377,7 +377,7 @@ def fix_import(name: str, folder: Path) -> tuple[int, list[tuple[str, str]]]:
     """Read painted ``<id>_mask.png`` files back as ``mask_fixed`` segmentations; returns (count, problems)."""
     import fiftyone as fo
 
-    from curate.store import load_dataset, media_dir
+    from curate.dataset.store import load_dataset, media_dir
 
     ds = load_dataset(name)
     store = media_dir(ds) / "masks" / "fixed"

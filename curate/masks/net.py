@@ -216,7 +216,7 @@ def train_masknet(images: np.ndarray, targets: np.ndarray, bank: OccluderBank, s
                   real: np.ndarray | None = None) -> tuple[MaskNet, list[float]]:
     """Train on uint8 (N, S, S, 3) crops and float (N, S, S) targets at ``settings.size``; returns (net, losses).
     Faces with real labels (``real``) are drawn more often: few hand-fixed masks teach what hull targets cannot."""
-    from curate.analysis.device import torch_device
+    from curate.core.device import torch_device
 
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -262,7 +262,7 @@ def _recrop(net: MaskNet, image: np.ndarray, landmarks: np.ndarray | None) -> np
     already framed like its training crops (or nothing says otherwise)."""
     if net.coverage is None or landmarks is None:
         return None
-    from curate.analysis.align import alignment_matrix, estimate_coverage
+    from curate.core.align import alignment_matrix, estimate_coverage
 
     side = image.shape[0]
     if abs(estimate_coverage(landmarks, side) / net.coverage - 1) <= RECROP_TOLERANCE:
@@ -313,8 +313,8 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
     """A saved mask network (header checked first; never unpickles) and its input size."""
     from safetensors.torch import load_file
 
-    from curate.safetensors_file import CheckpointError, read_header
-    from curate.analysis.device import torch_device
+    from curate.core.safetensors_file import CheckpointError, read_header
+    from curate.core.device import torch_device
 
     meta = read_header(Path(path)).get("__metadata__") or {}
     if meta.get("kind") != KIND:

@@ -21,7 +21,7 @@ def stop_interrupted(message: str) -> None:
 @contextmanager
 def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Turn the expected errors (missing dataset, bad value, missing models) into one line and exit 2."""
-    from curate.store import DatasetNotFound
+    from curate.dataset.store import DatasetNotFound
 
     try:
         yield

@@ -47,10 +47,10 @@ def convert(
     """Swap faces in videos and images with a trained model."""
     from convert.pipeline import ConvertSettings
     from convert.pipeline import convert as run
-    from curate.analysis.backends import ModelsMissingError
+    from curate.analysis.protocols import ModelsMissingError
     from faceset.cli.common import user_errors
-    from curate.media import report_error
-    from curate.media import MediaError
+    from curate.core.media import report_error
+    from curate.core.media import MediaError
     from train.checkpoint import CheckpointError
 
     with user_errors(CheckpointError, ModelsMissingError, MediaError, ValueError):  # ValueError: also --only refs

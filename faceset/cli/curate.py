@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from curate.analysis.expression import LABELS
-from curate.progress import busy
+from curate.core.expression import LABELS
+from curate.core.progress import busy
 from faceset.cli.common import Subset, dataset_of, stop_interrupted, subset_of, user_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -81,9 +81,9 @@ def extract(
     range_frames: int = typer.Option(256, "--range-frames", min=1, help="On a cluster: analysed frames per video task."),
 ) -> None:
     """Find, align and analyse every face of the sources into a FiftyOne dataset (resumable)."""
-    from curate.analysis.backends import ModelsMissingError
-    from curate.analysis.expression import ExpressionThresholds
-    from curate.extract import extract as run
+    from curate.analysis.protocols import ModelsMissingError
+    from curate.core.expression import ExpressionThresholds
+    from curate.extract.local import extract as run
 
     options = {
         Backend.mediapipe: {"min_tile": tile, "engine": engine.value},
@@ -111,7 +111,7 @@ def info(
 ) -> None:
     """Counts per subset, field ranges and expression label counts of a dataset."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.info import dataset_info, format_info
+    from curate.dataset.info import dataset_info, format_info
     with user_errors():
         data = dataset_info(dataset)
     typer.echo(json.dumps(data, indent=2, default=str) if as_json else format_info(data))
@@ -125,8 +125,8 @@ def tracks(
     """Find shot cuts and link faces into tracks (fields shot, track, is_face; view 'tracks'), for datasets
     extracted before tracks existed or after editing them: extract does this by itself."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.store import DatasetNotFound, load_dataset
-    from curate.tracks.update import save_track_view, update_tracks
+    from curate.dataset.store import DatasetNotFound, load_dataset
+    from curate.ops.tracks.update import save_track_view, update_tracks
     with user_errors(DatasetNotFound):
         ds = load_dataset(dataset)
         summary = update_tracks(ds)
@@ -146,9 +146,9 @@ def pose(
     landmarks, keypoints), and the expression labels that depend on them: no source is read again; pose_method
     says which estimator made each face's angles."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.analysis.expression import ExpressionThresholds
-    from curate.pose_update import update_pose
-    from curate.store import DatasetNotFound, load_dataset
+    from curate.core.expression import ExpressionThresholds
+    from curate.ops.pose import update_pose
+    from curate.dataset.store import DatasetNotFound, load_dataset
     with user_errors(DatasetNotFound, ValueError):
         summary = update_pose(load_dataset(dataset), thresholds=ExpressionThresholds.parse(expression_threshold))
     typer.echo(summary.line())
@@ -165,7 +165,7 @@ def app_command(
 ) -> None:
     """Open the FiftyOne App on a face dataset, grid and A/B coverage panel side by side; no dataset: list them."""
     if not (dataset_arg or dataset_opt):
-        from curate.app import face_datasets
+        from curate.app.launch import face_datasets
 
         found = face_datasets()
         for d in found:
@@ -176,7 +176,7 @@ def app_command(
             typer.echo("open one: faceset app NAME")
         return
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.app import launch
+    from curate.app.launch import launch
     with user_errors():
         try:
             launch(dataset, port=port, address=address)
@@ -185,7 +185,7 @@ def app_command(
 
 
 def _edges(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
-    from curate.workbench import parse_edges
+    from curate.app.coverage import parse_edges
 
     try:
         return parse_edges(text, default)
@@ -207,7 +207,7 @@ def gaps(
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
+    from curate.ops.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, dataset_gaps
     with user_errors(), busy("gaps"):
         report, paths, views = dataset_gaps(
             dataset, _edges(yaw_bins, DEFAULT_YAW_EDGES), _edges(pitch_bins, DEFAULT_PITCH_EDGES),
@@ -217,7 +217,7 @@ def gaps(
     totals = report.to_json()["totals"]
     typer.echo(f"faces: A={totals['A']} B={totals['B']}")
     if report.left_out:
-        from curate.identity import left_out_line
+        from curate.ops.identity import left_out_line
         typer.echo(left_out_line(report.left_out))
     cov = report.coverage
 
@@ -259,7 +259,7 @@ def identity(
     dataset = dataset_of(dataset_arg, dataset_opt)
     import numpy as np
 
-    from curate.identity import dataset_identity
+    from curate.ops.identity import dataset_identity
     with user_errors(ValueError), busy(f"identity of subset {subset_of(subset)}"):
         scores, views = dataset_identity(dataset, subset_of(subset), [str(r) for r in reference or []], threshold, review)
     clusters = len(np.unique(scores.cluster[scores.cluster >= 0]))
@@ -279,7 +279,7 @@ def identity(
 
 def _view_counts(dataset: str, view: str) -> str:
     """'name (A: 3, B: 1)': a saved view with its faces per subset."""
-    from curate.store import load_dataset
+    from curate.dataset.store import load_dataset
 
     counts = load_dataset(dataset).load_saved_view(view).count_values("subset")
     return f"{view} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'empty'})"
@@ -293,8 +293,8 @@ def delete(
 ) -> None:
     """Delete a saved view's samples in bulk, reversibly (moved to DATASET-trash; `faceset undo` restores)."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.store import load_dataset
-    from curate.trash import delete_reversibly
+    from curate.dataset.store import load_dataset
+    from curate.dataset.trash import delete_reversibly
 
     with user_errors(), busy("moving to the trash"):
         ds = load_dataset(dataset)
@@ -314,9 +314,9 @@ def move(
     dataset = dataset_of(dataset_arg, dataset_opt)
     from fiftyone import ViewField as F
 
-    from curate.media import printable
-    from curate.store import load_dataset
-    from curate.workbench import set_subset
+    from curate.core.media import printable
+    from curate.dataset.store import load_dataset
+    from curate.app.coverage import set_subset
 
     with user_errors(ValueError):
         ds = load_dataset(dataset)
@@ -340,7 +340,7 @@ def move(
 
 def _saved_view(ds: Any, name: str) -> Any:
     """A dataset's saved view, or DatasetNotFound naming the views it has."""
-    from curate.store import DatasetNotFound
+    from curate.dataset.store import DatasetNotFound
 
     if not ds.has_saved_view(name):
         raise DatasetNotFound(f"no saved view {name!r} (views: {', '.join(ds.list_saved_views()) or 'none'})")
@@ -355,7 +355,7 @@ def undo(
 ) -> None:
     """Restore the latest (or a named) batch of deleted samples."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.trash import undo as run_undo
+    from curate.dataset.trash import undo as run_undo
 
     with user_errors(LookupError):
         restored = run_undo(dataset, batch)
@@ -376,14 +376,14 @@ def dedupe(
 ) -> None:
     """Group near-duplicate faces, keep the sharpest of each group, delete the rest reversibly."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
+    from curate.ops.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
 
     with user_errors(ValueError), busy("near-duplicates"):
         results, batch = dataset_dedupe(
             dataset, subset_of(subset), method.value, max_bits=DEFAULT_MAX_BITS if threshold is None else threshold,
             max_distance=max_distance, pose_tolerance=pose_tolerance, brain_threshold=brain_threshold, dry_run=dry_run,
         )
-    from curate.identity import left_out_line
+    from curate.ops.identity import left_out_line
     for sub, groups in results.items():
         typer.echo(f"subset {sub}: {len(groups.labels)} faces, {groups.groups} near-duplicate groups, "
                    f"{groups.removable} faces {'to remove' if dry_run else 'removed'}"
@@ -409,8 +409,8 @@ def filter_command(
     dataset = dataset_of(dataset_arg, dataset_opt)
     from fiftyone import ViewField as F
 
-    from curate.store import load_dataset
-    from curate.views import filter_view
+    from curate.dataset.store import load_dataset
+    from curate.dataset.views import filter_view
 
     with user_errors(ValueError):
         ds = load_dataset(dataset)
@@ -437,7 +437,7 @@ def umap(
 ) -> None:
     """UMAP of the identity embeddings (fiftyone.brain visualization run for the App) and a scatter PNG."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.umap import compute_umap
+    from curate.ops.umap import compute_umap
 
     with user_errors(ValueError):
         _, path = compute_umap(dataset, brain_key, subset_of(subset), neighbors, out=out)
@@ -472,13 +472,13 @@ def export(
 ) -> None:
     """Export a balanced, curated face-set with manifest (JSON/CSV) and distribution PNG."""
     dataset = dataset_of(dataset_arg, dataset_opt)
-    from curate.export import export_faces
+    from curate.export.balanced import export_faces
 
     with user_errors(ValueError, RuntimeError):
         result = export_faces(dataset, subset_of(subset), out, n, subset_of(match), fmt.value, size, seed, not no_expression, view,
                               overwrite=overwrite, face_type=face_type.value, mask=mask, cluster=cluster,
                               all_faces=all_faces)
-    from curate.identity import left_out_line
+    from curate.ops.identity import left_out_line
     typer.echo(f"exported {result.count} faces ({result.format}) to {result.out}\nmanifest: {result.manifest}\ndistribution: {result.plot}")
     if n and result.count < n:
         typer.echo(f"asked for {n} faces: only {result.count} usable faces in subset {subset_of(subset)}"

@@ -77,7 +77,7 @@ def fix_command(
 ) -> None:
     """Correct masks by hand: --to DIR writes them out, --from DIR reads the painted ones back (next training uses them)."""
     from faceset.cli.common import dataset_of
-    from curate.media import report_error
+    from curate.core.media import report_error
     from curate.masks.learn import FIXED_FIELD, fix_export, fix_import
 
     dataset = dataset_of(dataset_arg, dataset_opt)

@@ -17,8 +17,8 @@ from convert.color import color_transfer
 from convert.frames import ffmpeg_exe, has_audio, read_frames
 from convert.pipeline import ConvertSettings, convert
 from convert.smoothing import LandmarkSmoother
-from curate.analysis.align import alignment_matrix, transform_points, warp_face
-from curate.media import probe_video
+from curate.core.align import alignment_matrix, transform_points, warp_face
+from curate.core.media import probe_video
 
 # ---------------------------------------------------------------- pure parts
 
@@ -168,8 +168,8 @@ def test_a_corrupt_frame_in_a_real_video_is_reported_and_replaced(samples, tiny_
 @pytest.mark.parametrize("backend", ["dlib", "mediapipe"])
 def test_face_following_matches_detection_on_every_frame(samples, backend):
     from convert.faces import FaceFinder
-    from curate.analysis.backends import create_analyzer
-    from curate.media import iter_video
+    from curate.analysis.registry import create_analyzer
+    from curate.core.media import iter_video
 
     analyzer = create_analyzer(backend)
     frames = [rgb for i, rgb in iter_video(samples / "short_hamilton_clip.mp4") if 100 <= i < 130]
@@ -293,7 +293,7 @@ def test_cli_reports_a_model_folder_without_checkpoints(samples, tmp_path):
 
 def test_output_paths_follow_the_inputs(tmp_path):
     from convert.pipeline import output_paths
-    from curate.media import Source
+    from curate.core.media import Source
 
     clip, photo = Source(Path("in/clip.mp4"), True), Source(Path("in/a.jpg"), False)
     assert output_paths([clip], tmp_path / "x.mp4", "mp4") == {clip.path: tmp_path / "x.mp4"}
@@ -308,7 +308,7 @@ def test_output_paths_follow_the_inputs(tmp_path):
 
 def test_conversion_crops_match_the_training_crops(load_rgb, analyzer):
     from convert.pipeline import aligned_crop
-    from curate.analysis.align import alignment_matrix
+    from curate.core.align import alignment_matrix
 
     rgb, marks = _frame_and_face(load_rgb, analyzer)
     matrix, crop = aligned_crop(rgb, marks, 64, 0.75)
@@ -371,7 +371,7 @@ def test_mask_specs_combine_and_hands_are_cut_out():
 
 
 def _clip_frame(samples: Path, index: int) -> np.ndarray:
-    from curate.media import iter_video
+    from curate.core.media import iter_video
 
     return next(rgb for i, rgb in iter_video(samples / "short_hamilton_clip.mp4", start=index) if i == index)
 

@@ -1,9 +1,11 @@
 """The import rule (docs/architecture.md), checked on the source: which package may import which.
 
-- ``curate.analysis`` (per-face geometry, models and backends) imports nothing else of the project;
+- ``curate`` is layered, lowest first: core, analysis, dataset, ops, extract, masks, interop, export, app; a
+  folder imports only from folders before it. ``curate.core`` (geometry, media, files) imports nothing else of
+  the project;
 - ``curate`` imports nothing of ``train``, ``convert`` or ``faceset``; ``train`` nothing of ``convert`` or
   ``faceset``; ``convert`` nothing of ``faceset``: curate -> train -> convert -> faceset, never back up;
-- ``train`` uses of ``curate`` only per-face geometry, media and the safetensors reader (no database);
+- ``train`` uses of ``curate`` only ``curate.core`` (no database, no model of the analysis);
 - ``typer`` (the command line) only in ``faceset.cli`` (one module per package's commands);
 - no import cycle anywhere in the project.
 
@@ -54,8 +56,8 @@ def within(module: str, package: str) -> bool:
 
 def test_the_rule_sees_the_code():
     graph = project_imports()
-    assert len(graph) > 50 and "curate.analysis.pose" in graph
-    assert "curate.analysis.align" in graph["curate.analysis.pose"] or "curate.analysis.mesh" in graph["curate.analysis.pose"]
+    assert len(graph) > 50 and "curate.core.pose" in graph
+    assert "curate.core.align" in graph["curate.core.pose"] or "curate.core.mesh" in graph["curate.core.pose"]
 
 
 @pytest.mark.parametrize("package, forbidden", [
@@ -69,21 +71,38 @@ def test_no_import_goes_back_up(package, forbidden):
     assert not bad, "\n".join(bad)
 
 
-TRAIN_MAY_USE = ("curate.analysis", "curate.media", "curate.safetensors_file")  # geometry, files: no database
-
-
-def test_train_uses_only_curates_geometry_and_files():
-    """train reads export folders, not datasets: of curate it imports per-face geometry (no backend), media
-    and the checkpoint-file reader — never the store, the cluster or a backend's models."""
+def test_train_uses_only_curate_core():
+    """train reads export folders, not datasets: of curate it imports only ``curate.core`` (geometry, media, the
+    checkpoint-file reader) — never the store, the cluster or a backend's models."""
     bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, "train")
-           for i in imported if within(i, "curate") and i != "curate" and (
-               not any(within(i, ok) for ok in TRAIN_MAY_USE) or within(i, "curate.analysis.backends"))]
+           for i in imported if within(i, "curate") and not within(i, "curate.core")]
     assert not bad, "\n".join(bad)
 
 
-def test_analysis_imports_nothing_else_of_the_project():
-    bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, "curate.analysis")
-           for i in imported if not within(i, "curate.analysis") and i != "curate"]
+# curate's folders, lowest first: each imports only from folders before it (and itself)
+LAYERS = ("core", "analysis", "dataset", "ops", "extract", "masks", "interop", "export", "app")
+
+
+def layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[0] == "curate" and parts[1] in LAYERS else None
+
+
+def test_every_curate_module_lives_in_a_layer():
+    stray = [m for m in project_imports() if within(m, "curate") and m != "curate" and layer(m) is None]
+    assert not stray, stray
+
+
+def test_curate_layers_import_only_downwards():
+    """core imports nothing else of the project; analysis only core; ... app anything below it."""
+    bad = [f"{m} imports {i}" for m, imported in project_imports().items() if layer(m) is not None
+           for i in imported if within(i, "curate") and i != "curate" and layer(i) is not None and layer(i) > layer(m)]
+    assert not bad, "\n".join(bad)
+
+
+def test_core_imports_nothing_else_of_the_project():
+    bad = [f"{m} imports {i}" for m, imported in project_imports().items() if within(m, "curate.core")
+           for i in imported if not within(i, "curate.core")]
     assert not bad, "\n".join(bad)
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import fiftyone as fo
 import psutil
 
-from curate import store
-from curate.analyze import source_id
-from curate.extract import extract
+from curate.dataset import store
+from curate.analysis.frame import source_id
+from curate.extract.local import extract
 
 FACESET = [sys.executable, "-m", "faceset"]
 CLIP = "short_hamilton_clip.mp4"
@@ -141,7 +141,7 @@ def test_subsets_are_validated_by_every_command_and_function(photos_dataset, sam
     import pytest
 
     from curate.interop.importing import import_dfl
-    from curate.views import filter_view
+    from curate.dataset.views import filter_view
 
     for args in (["import-dfl", tmp_path, "-d", photos_dataset, "-s", "C"],
                  ["import-faceswap", tmp_path / "a.fsa", "--frames", samples, "-d", photos_dataset, "-s", "Z"],
@@ -222,7 +222,7 @@ def test_bulk_vector_read_and_field_write_match_fiftyones_own(dataset_name):
     import fiftyone as fo
     import numpy as np
 
-    from curate.store import read_columns, read_ids_and_vectors, write_fields
+    from curate.dataset.store import read_columns, read_ids_and_vectors, write_fields
 
     ds = fo.Dataset(dataset_name)
     rng = np.random.default_rng(0)
@@ -344,9 +344,9 @@ def test_the_database_start_prints_nothing_on_stdout_and_a_failed_start_is_one_l
     def no_db(name):
         raise fos.ServiceListenTimeout("fiftyone.core.service.DatabaseService", 0)
 
-    import curate.info
+    import curate.dataset.info
 
-    monkeypatch.setattr(curate.info, "load_dataset", no_db)
+    monkeypatch.setattr(curate.dataset.info, "load_dataset", no_db)
     monkeypatch.setattr(sys, "argv", ["faceset", "info", "anything"])
     with pytest.raises(SystemExit) as exit_:
         cli.main()
@@ -448,7 +448,7 @@ def test_wrong_inputs_get_one_line_and_faces_move_between_subsets(photos_dataset
     extract, a source extracted again into the other subset; `faceset move` puts faces in the right one."""
     import numpy as np
 
-    from curate.interop.faceswap import face_entry, write_alignments
+    from curate.interop.faceswap.codec import face_entry, write_alignments
 
     dfl = _cli("import-dfl", tmp_path, "-d", photos_dataset, "-s", "B", "--frames", samples / CLIP)
     lines = [ln for ln in dfl.stderr.splitlines() if ln.strip()]

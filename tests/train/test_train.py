@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from train.checkpoint import list_checkpoints, read_checkpoint
-from curate.analysis.quality import hull_mask
+from curate.core.quality import hull_mask
 from train.data import augment, random_warp
 from train.model import ARCHS, FaceSwapModel, ModelConfig
 from train.trainer import TrainSettings, train

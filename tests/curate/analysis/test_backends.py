@@ -5,11 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.analyze import AnalysisSettings, describe_face, face_pose
-from curate.analysis.backends import ModelsMissingError, create_analyzer
-from curate.analysis.backends.insightface_backend import find_pack
-from curate.media import iter_video
-from curate.analysis.pose import estimate_pose
+from curate.analysis.frame import AnalysisSettings, describe_face, face_pose
+from curate.analysis.protocols import ModelsMissingError
+from curate.analysis.registry import create_analyzer
+from curate.analysis.backends.insightface import find_pack
+from curate.core.media import iter_video
+from curate.core.pose import estimate_pose
 
 
 @pytest.fixture(scope="module", params=["mediapipe", "dlib"])

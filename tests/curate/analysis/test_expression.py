@@ -9,17 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from curate.analysis.backends.human_emotion import CLASSES, LOGITS, emotion_net, logits_of_crops
-from curate.analysis.expression import (
+from curate.analysis.backends.human.emotion import CLASSES, LOGITS, emotion_net, logits_of_crops
+from curate.core.expression import (
     SMILE_FEATURES,
     SMILE_MODEL,
     SMILE_MODEL_GEOMETRY,
     ExpressionThresholds,
     SmileModel,
-    expression_from_crop,
     label_expression,
-    mesh_expression,
 )
+from curate.analysis.expression import expression_from_crop, image_expression
 
 from paths import ROOT  # noqa: E402
 
@@ -33,7 +32,7 @@ NEUTRAL = ("biden.jpg",)  # by eye: mouth closed, no smile (so is the right face
 
 @pytest.fixture(scope="module")
 def mp():
-    from curate.analysis.backends import create_analyzer
+    from curate.analysis.registry import create_analyzer
 
     torch.set_num_threads(1)
     return create_analyzer("mediapipe")
@@ -42,7 +41,7 @@ def mp():
 @pytest.fixture(scope="module")
 def photo_faces(mp, load_rgb):
     """(image, face) of every sample photo's largest face."""
-    from curate.analysis.backends.base import largest_face
+    from curate.analysis.protocols import largest_face
 
     out = {}
     for name in SMILING + NEUTRAL + ("two_people.jpg",):
@@ -87,7 +86,7 @@ def test_logits_are_the_mean_of_the_crop_and_its_mirror():
 
 
 def test_sample_smiles_are_smiles_and_a_neutral_face_is_not(photo_faces):
-    from curate.analyze import face_expression
+    from curate.analysis.frame import face_expression
 
     for name in SMILING:
         rgb, face = photo_faces[name]
@@ -100,16 +99,16 @@ def test_sample_smiles_are_smiles_and_a_neutral_face_is_not(photo_faces):
 
 
 def test_a_mirrored_face_gets_the_same_smile(photo_faces, mp):
-    from curate.analysis.landmarks import mirror_landmarks
-    from curate.analysis.mesh import mirror_mesh
-    from curate.analyze import face_expression
+    from curate.core.landmarks import mirror_landmarks
+    from curate.core.mesh import mirror_mesh
+    from curate.analysis.frame import face_expression
 
     for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
         rgb, face = photo_faces[name]
         flipped = np.ascontiguousarray(rgb[:, ::-1])
         w = rgb.shape[1]
         eyes = np.stack([mirror_mesh_points(face.eyes[1], w), mirror_mesh_points(face.eyes[0], w)])
-        same = mesh_expression(mirror_mesh(face.mesh, w), eyes, flipped, mirror_landmarks(face.landmarks, w))
+        same = image_expression(mirror_mesh(face.mesh, w), eyes, flipped, mirror_landmarks(face.landmarks, w))
         # the mesh features are exactly symmetric; the network's 64 px crop of the mirrored photo is not exactly
         # the mirrored crop (warp's pixel grid and pre-shrink), and a pixel's shift moves its logits a little
         assert same["smile"] == pytest.approx(face_expression(face, rgb)["smile"], abs=0.05), name
@@ -125,7 +124,7 @@ def mirror_mesh_points(points: np.ndarray, width: float) -> np.ndarray:
 
 
 def test_the_label_rule_applies_the_thresholds(photo_faces):
-    from curate.analyze import AnalysisSettings, describe_face
+    from curate.analysis.frame import AnalysisSettings, describe_face
 
     scores = {"smile": 0.62, "mouth_open": 0.7, "eyes_closed": 0.0, "brows_raised": 0.0}
     assert label_expression(scores) == "smile"  # smile first
@@ -147,7 +146,7 @@ class _NoEmbedder:
 def test_imported_face_with_a_mesh_gets_the_extracted_label(photo_faces):
     """One face, one label: describe_known_face given the mesh scores as describe_face does; without it the
     68-point scores (what imports from faceswap/DeepFaceLab files get)."""
-    from curate.analyze import AnalysisSettings, describe_face, describe_known_face
+    from curate.analysis.frame import AnalysisSettings, describe_face, describe_known_face
 
     settings = AnalysisSettings()
     for name in ("obama.jpg", "biden.jpg"):
@@ -164,9 +163,9 @@ def test_imported_face_with_a_mesh_gets_the_extracted_label(photo_faces):
 def test_scores_recomputed_from_the_stored_crop_agree_with_the_frame(photo_faces):
     import cv2
 
-    from curate.analysis.align import transform_points
-    from curate.analyze import AnalysisSettings, describe_face
-    from curate.media import encode_image
+    from curate.core.align import transform_points
+    from curate.analysis.frame import AnalysisSettings, describe_face
+    from curate.core.media import encode_image
 
     settings = AnalysisSettings()
     for name in ("obama.jpg", "obama_small.jpg", "biden.jpg"):
@@ -183,7 +182,7 @@ def test_scores_recomputed_from_the_stored_crop_agree_with_the_frame(photo_faces
 
 
 def test_without_the_image_the_geometry_model_scores_the_mesh(photo_faces):
-    from curate.analyze import face_expression
+    from curate.analysis.frame import face_expression
 
     for name in ("obama.jpg", "biden.jpg"):
         rgb, face = photo_faces[name]
@@ -193,7 +192,7 @@ def test_without_the_image_the_geometry_model_scores_the_mesh(photo_faces):
 
 
 def test_a_face_turned_past_the_limit_is_unsure_with_its_scores_kept():
-    from curate.analysis.expression import MAX_YAW, label_expression
+    from curate.core.expression import MAX_YAW, label_expression
 
     scores = {"smile": 0.9, "mouth_open": 0.2, "eyes_closed": 0.0, "brows_raised": 0.0}
     assert label_expression(scores, yaw=MAX_YAW - 1) == "smile"

@@ -1,0 +1,2 @@
+"""The stored face-set: the FiftyOne dataset and its database (``store``), the subsets A/B (``subsets``), the
+reversible trash (``trash``), filters as saved views (``views``) and the summary (``info``)."""

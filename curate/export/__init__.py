@@ -1,0 +1,1 @@
+"""Balanced export of a subset: folders with a manifest, faceswap and DeepFaceLab face-sets."""

@@ -16,7 +16,7 @@ Makes a small face dataset in a private embedded database (the sample clip as A,
    service `faceset app` started completes it.
 Screenshots: app_panel.png, app_panel_cell.png, app_trash_prompt.png, app_trash_result.png,
 app_identity_review.png, app_trashed.png (bench/out).
-Prints a table of checks and exits 1 if any fails. tests/curate/test_app_browser.py runs it when chromium is there.
+Prints a table of checks and exits 1 if any fails. tests/curate/app/test_app_browser.py runs it when chromium is there.
 """
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def main() -> None:
         lines.append(f"  {k:10s} {costs[k] * 1000:7.1f} ms  ({costs[k] / total:5.1%})")
     lines.append(f"  {'total':10s} {total * 1000:7.1f} ms")
     # a GPU worker: the face models (BlazeFace, FaceMesh, iris: engine auto -> torch on CUDA, 8 frames a batch)
-    # and the embedding network (dlib_resnet picks CUDA) run on the device; decoding, cropping and the database
+    # and the embedding network (the dlib backend's resnet picks CUDA) run on the device; decoding, cropping and the database
     # are unchanged. Assumed, not measured here (no GPU lent): those stages -> ~5% of their CPU cost.
     per_frame = max(total, one_s / n)  # the 1-worker run end to end (start-up, scheduling, client included)
     gpu = per_frame - 0.95 * (costs["detect"] + costs["landmarks"] + costs["embedding"])

@@ -33,7 +33,8 @@ def make_model(size: int, backend: str) -> Path:
     import torch
 
     from train.checkpoint import save_checkpoint
-    from train.model import FaceSwapModel, ModelConfig
+    from train.config import ModelConfig
+    from train.model import FaceSwapModel
 
     d = _TMP / f"model{size}-{backend}"
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Reference outputs of the shipped Human (TFJS) models from TensorFlow.js itself, for tests/curate/analysis/test_tfjs_torch.py.
+"""Reference outputs of the shipped Human (TFJS) models from TensorFlow.js itself, for tests/curate/analysis/runtime/test_tfjs_torch.py.
 
 Needs node and the pure-JS ``@tensorflow/tfjs`` (CPU backend, no native binary), which faceset does not depend
 on: install it in a side folder and run, from the repository root,

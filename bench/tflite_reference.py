@@ -1,4 +1,4 @@
-"""Reference outputs of the shipped MediaPipe models from TFLite's own interpreter, for tests/curate/analysis/test_tflite_torch.py.
+"""Reference outputs of the shipped MediaPipe models from TFLite's own interpreter, for tests/curate/analysis/runtime/test_tflite_torch.py.
 
 Needs ``ai-edge-litert`` (Google's TFLite runtime), which faceset does not depend on: run it in a side venv
 (``python -m venv /tmp/lit && /tmp/lit/bin/pip install ai-edge-litert``), from the repository root:

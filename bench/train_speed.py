@@ -50,7 +50,8 @@ def bare_step_rate(size: int, batch: int, iters: int) -> float:
     import torch
 
     from train.losses import face_loss
-    from train.model import FaceSwapModel, ModelConfig
+    from train.config import ModelConfig
+    from train.model import FaceSwapModel
     from train.trainer import BothSides
     torch.manual_seed(0)
     model = BothSides(FaceSwapModel(ModelConfig(size=size)))

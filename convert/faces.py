@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from convert.smoothing import LandmarkSmoother, face_scale
-from curate.analysis.protocols import Detection, StagedAnalyzer
-from curate.analysis.protocols import l2_normalise, largest_face
+from curate.analysis.protocols import Detection, StagedAnalyzer, l2_normalise, largest_face
+from curate.core.landmarks import eye_centres
 
 
 class ReferenceError(ValueError):
@@ -44,7 +44,7 @@ def _landmark_box(pts: np.ndarray) -> np.ndarray:
 
 def _eye_keypoints(pts: np.ndarray) -> tuple[tuple[float, float], ...]:
     """The subject's right and left eye centres of 68 landmarks: the keypoints that turn a landmarker's crop."""
-    return tuple(tuple(float(v) for v in pts[idx].mean(axis=0)) for idx in (slice(36, 42), slice(42, 48)))
+    return tuple(tuple(float(v) for v in eye) for eye in eye_centres(pts))
 
 
 def reference_embedding(analyzer: StagedAnalyzer, images: list[Path],

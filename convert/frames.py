@@ -96,12 +96,6 @@ class VideoWriter:
             self.video_only.unlink(missing_ok=True)
 
 
-def has_audio(path: Path) -> bool:
-    """Whether a media file has an audio stream (ffmpeg's own stream listing)."""
-    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, check=False)
-    return any("Audio:" in line for line in done.stderr.decode(errors="replace").splitlines() if "Stream #" in line)
-
-
 def frame_png(folder: Path, stem: str, index: int) -> Path:
     """Name of one output frame: <folder>/<stem>_<index:06d>.png (faceswap's frame naming)."""
     return folder / f"{stem}_{index:06d}.png"

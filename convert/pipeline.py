@@ -18,7 +18,6 @@ import numpy as np
 from tqdm import tqdm
 
 from convert.blend import (
-    BLENDS,
     Pasted,
     alpha_layer,
     auto_mask_px,
@@ -26,51 +25,18 @@ from convert.blend import (
     parse_mask,
     paste_face,
 )
-from convert.color import COLOR_TRANSFERS, color_transfer
+from convert.color import color_transfer
 from convert.faces import FaceFinder, TargetFace, reference_embedding
 from convert.frames import VideoWriter, frame_png, read_frames
 from convert.preview import ContactSheet
+from convert.settings import ConvertSettings
 from convert.smoothing import face_scale
 from convert.swapper import Swapper
 from curate.core.align import DEFAULT_SIZE, alignment_matrix, transform_points, warp_face
-from curate.core.media import report_error
-from curate.core.media import MediaError, list_sources, load_image, probe_video, write_image
+from curate.core.media import MediaError, list_sources, load_image, probe_video, report_error, write_image
 
-FORMATS = ("mp4", "png")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v"}
 
-
-@dataclass
-class ConvertSettings:
-    """Everything a conversion run needs (the CLI options)."""
-
-    direction: str = "a2b"
-    only: list[str] = field(default_factory=list)
-    threshold: float | None = None
-    color: str = "rct"
-    mask: str = "hull"
-    mask_model: str | None = None  # the face-set's mask network (`faceset mask train`), for --mask learned
-    mask_erode: int | None = None
-    mask_blur: int | None = None
-    blend: str = "alpha"
-    every_frame_detect: bool = False
-    detect_every: int = 5
-    smooth: float = 0.5
-    fmt: str = "mp4"
-    alpha: bool = False
-    device: str = "auto"
-    overwrite: bool = False
-
-    def __post_init__(self) -> None:
-        if self.alpha:  # an alpha channel needs PNG frames
-            self.fmt = "png"
-        self.mask = ",".join(parse_mask(self.mask))
-        if "learned" in self.mask.split(",") and not self.mask_model:
-            raise ValueError("--mask learned needs --mask-model FILE (the network `faceset mask train` saved)")
-        for value, allowed, what in ((self.color, COLOR_TRANSFERS, "colour transfer"),
-                                     (self.blend, BLENDS, "blend"), (self.fmt, FORMATS, "format")):
-            if value not in allowed:
-                raise ValueError(f"unknown {what} {value!r} (use {', '.join(allowed)})")
 
 
 @dataclass

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convert.settings import DIRECTIONS
 from curate.core.align import DEFAULT_COVERAGE
-from train.checkpoint import load_model
 from curate.core.device import torch_device
-
-DIRECTIONS = {"a2b": "B", "b2a": "A"}
+from train.checkpoint import load_model
 
 
 class Swapper:

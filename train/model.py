@@ -6,33 +6,10 @@ Identities: A is the face to replace, B the face to paste in. ``forward(x, "A")`
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-ARCHS = ("original", "liae")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture and sizes; stored next to the weights."""
-
-    arch: str = "original"
-    size: int = 64
-    enc_ch: int = 32
-    ae_dims: int = 256
-    dec_ch: int = 32
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown architecture {self.arch!r} (use {', '.join(ARCHS)})")
-        if self.size not in (64, 128, 256):
-            raise ValueError(f"size must be 64, 128 or 256, got {self.size}")
-
-    def to_dict(self) -> dict:
-        """Plain form for JSON metadata."""
-        return asdict(self)
+from train.config import ModelConfig
 
 
 def _down(cin: int, cout: int) -> nn.Module:

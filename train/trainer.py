@@ -20,39 +20,10 @@ from tqdm import tqdm
 
 from curate.core.device import torch_device
 from train.checkpoint import latest_loadable, save_checkpoint
+from train.config import TrainSettings
 from train.data import BatchSource, load_faceset, preview_faces
 from train.losses import face_loss
-from train.model import FaceSwapModel, ModelConfig
-
-
-@dataclass
-class TrainSettings:
-    """Everything a run needs; stored in the model folder as train.json."""
-
-    a: str
-    b: str
-    model_dir: str
-    arch: str = "original"
-    size: int = 64
-    batch: int = 16
-    iters: int = 1000
-    lr: float = 5e-5
-    seed: int = 0
-    enc_ch: int = 32
-    ae_dims: int = 256
-    dec_ch: int = 32
-    mask_erode: int = 0
-    feature_weight: float = 3.0
-    save_every: int = 250
-    preview_every: int = 100
-    keep: int = 3
-    workers: int = 1
-    device: str = "auto"
-    resume: bool = True
-
-    def model_config(self) -> ModelConfig:
-        """The architecture part."""
-        return ModelConfig(self.arch, self.size, self.enc_ch, self.ae_dims, self.dec_ch)
+from train.model import FaceSwapModel
 
 
 @dataclass

@@ -10,6 +10,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from curate.analysis.expression import image_expression
+from curate.analysis.protocols import AnalyzedFace, FaceAnalyzer
+from curate.analysis.registry import create_analyzer
 from curate.core.align import (
     DEFAULT_COVERAGE,
     DEFAULT_SIZE,
@@ -18,16 +21,13 @@ from curate.core.align import (
     transform_points,
     warp_face,
 )
-from curate.analysis.expression import image_expression
-from curate.analysis.protocols import AnalyzedFace, FaceAnalyzer
-from curate.analysis.registry import create_analyzer
-from curate.core.hashing import hash_to_hex, perceptual_hash
 from curate.core.expression import (
     ExpressionThresholds,
     expression_scores,
     label_expression,
     mesh_expression,
 )
+from curate.core.hashing import hash_to_hex, perceptual_hash
 from curate.core.media import write_image
 from curate.core.pose import POSE_METHODS, Pose, estimate_pose, pose_from_keypoints, pose_from_mesh
 from curate.core.quality import blur_score, brightness, face_mask

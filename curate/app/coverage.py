@@ -1,4 +1,4 @@
-"""The App workbench's logic: the A/B coverage grids of a view, the faces of a cell, and curation on selections.
+"""The App workbench's coverage: the A/B coverage grids of a view, its scores and figure, and the faces of a cell.
 
 The FiftyOne panel and operators in ``curate/app/plugin`` are thin shells over these functions, so
 everything here runs (and is tested) without the App.
@@ -10,10 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from curate.ops.gaps import (DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, UNKNOWN, GapReport, bin_labels, bin_range, cell_filter,
-                         compute_gaps)
-from curate.ops.keep import kept_ids
-from curate.dataset.subsets import SUBSETS, check_subset
+from curate.dataset.subsets import SUBSETS
+from curate.ops.gaps import (
+    DEFAULT_PITCH_EDGES,
+    DEFAULT_YAW_EDGES,
+    UNKNOWN,
+    GapReport,
+    bin_labels,
+    bin_range,
+    cell_filter,
+    compute_gaps,
+)
 
 ALL_EXPRESSIONS = "all"
 MARKS = {"missing": ("#e5484d", "✗", "missing: the other set has faces here, this one none"),
@@ -134,13 +141,6 @@ def cell_of(yaw_edges: tuple[float, ...], pitch_edges: tuple[float, ...], yaw_la
     return bin_range(tuple(yaw_edges), ylab.index(yaw_label)), bin_range(tuple(pitch_edges), plab.index(pitch_label))
 
 
-def cell_count(report: GapReport, subsets: list[str], yaw_label: str, pitch_label: str, expression: str | None = None) -> int:
-    """How many faces of these subsets a cell holds (what the grid should show after a click)."""
-    y = bin_labels(report.yaw_edges).index(yaw_label)
-    p = bin_labels(report.pitch_edges).index(pitch_label)
-    return int(sum(grid(report, s, expression)[p, y] for s in subsets))
-
-
 def cell_view(view: Any, yaw_edges: tuple[float, ...], pitch_edges: tuple[float, ...], subsets: list[str],
               yaw_label: str, pitch_label: str, expression: str | None = None) -> Any:
     """The faces of these subsets in one cell of a view's coverage grid."""
@@ -167,66 +167,3 @@ def data_stamp(view: Any) -> list[Any]:
 
     count, latest = view.aggregate([fo.Count(), fo.Max("last_modified_at")])
     return [int(count), str(latest)]
-
-
-# --- curation on the faces selected in the grid (or a view) ---------------------------------------------------
-
-def trash_faces(view: Any, reason: str) -> dict[str, Any]:
-    """Move a view's faces to the dataset's trash as one undoable batch (the CLI's trash)."""
-    from curate.dataset.trash import delete_reversibly
-
-    return delete_reversibly(view._root_dataset, view, reason)
-
-
-def set_subset(view: Any, subset: str) -> int:
-    """Put a view's faces in subset A or B; returns how many changed."""
-    check_subset(subset)
-    from fiftyone import ViewField as F
-
-    ids = view.match(F("subset") != subset).values("id")
-    if ids:
-        moved = view._root_dataset.select(ids)
-        moved.untag_samples([s for s in SUBSETS if s != subset])  # the subset is a tag too (extract sets both)
-        moved.tag_samples(subset)
-        moved.set_field("subset", subset).save("subset")
-    return len(ids)
-
-
-def flagged_identity(name: str, subset: str) -> tuple[Any, list[str]]:
-    """The identity review view (subset sorted worst-first) and the ids flagged as another person, kept ones left out."""
-    check_subset(subset)
-    from fiftyone import ViewField as F
-
-    from curate.dataset.store import load_dataset
-
-    ds = load_dataset(name)
-    view = ds.match(F("subset") == subset).sort_by("identity_distance", reverse=True)
-    ids, ok = view.values(["id", "identity_ok"])
-    keep = kept_ids(view)
-    return view, [i for i, good in zip(ids, ok) if good is False and i not in keep]
-
-
-DUPLICATE_GROUPS_VIEW = "near_duplicate_groups"
-
-
-def duplicate_groups(name: str, subset: str | None = None) -> tuple[Any, list[str]]:
-    """Faces of every near-duplicate group with more than one face, each group's kept face first, and the ids to remove."""
-    from fiftyone import ViewField as F
-
-    from curate.dataset.store import load_dataset
-
-    ds = load_dataset(name)
-    if not ds.has_sample_field("dup_group"):
-        raise ValueError(f"{name!r} has no near-duplicate groups yet: run the dedupe dry run first")
-    base = ds.match(F("subset") == subset) if subset else ds
-    ids, subs, group, keep, blur = base.values(["id", "subset", "dup_group", "dup_keep", "blur"])
-    keys = [(s, g) for s, g in zip(subs, group)]
-    sizes: dict[Any, int] = {}
-    for key in keys:
-        sizes[key] = sizes.get(key, 0) + 1
-    rows = [(k, not bool(kp), -(b or 0.0), i) for i, k, kp, b in zip(ids, keys, keep, blur)
-            if k[1] is not None and sizes[k] > 1]  # faces dedupe left out (non-faces, unsure, others) have no group
-    rows.sort(key=lambda r: (str(r[0][0]), r[0][1] if r[0][1] is not None else -1, r[1], r[2]))
-    ordered = [r[3] for r in rows]
-    remove = [r[3] for r in rows if r[1]]
-    return ds.select(ordered, ordered=True), remove

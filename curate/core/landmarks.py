@@ -14,6 +14,7 @@ RIGHT_EYE = slice(36, 42)
 LEFT_EYE = slice(42, 48)
 OUTER_MOUTH = slice(48, 60)
 INNER_MOUTH = slice(60, 68)
+MOUTH = slice(48, 68)
 INNER_FACE = slice(17, 68)  # everything but the jaw line: what alignment uses
 
 # index i on a face maps to MIRROR[i] on the horizontally flipped face
@@ -46,6 +47,23 @@ def mirror_landmarks(landmarks: np.ndarray, width: float) -> np.ndarray:
     flipped = pts.copy()
     flipped[:, 0] = (width - 1) - pts[:, 0]
     return flipped[MIRROR]
+
+
+def eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    """(2, 2): the subject's right then left eye centre (mean of each eye's six points)."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    return np.stack([pts[RIGHT_EYE].mean(axis=0), pts[LEFT_EYE].mean(axis=0)])
+
+
+def fill_parts(landmarks: np.ndarray, size: int, parts: tuple[slice, ...]) -> np.ndarray:
+    """uint8 (size, size) mask, 1 inside the convex hull of each landmark group in ``parts`` (crop px)."""
+    import cv2
+
+    pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32)
+    out = np.zeros((size, size), np.uint8)
+    for part in parts:
+        cv2.fillConvexPoly(out, cv2.convexHull(pts[part]), 1)
+    return out
 
 
 def landmark_hull(landmarks: np.ndarray) -> np.ndarray:

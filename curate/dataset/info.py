@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fiftyone import ViewField as F  # noqa: I001 - after curate.dataset.store, which configures FiftyOne
+
 from curate.core.expression import SCORE_NAMES
 from curate.dataset.store import load_dataset
-from fiftyone import ViewField as F  # noqa: I001 - after curate.dataset.store, which configures FiftyOne
 
 RANGE_FIELDS = ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", *SCORE_NAMES)
 

@@ -21,11 +21,11 @@ import numpy as np
 from tqdm import tqdm
 
 from curate.core.align import between_affine, transform_points
-from curate.ops.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
 from curate.core.media import SourceFrames, encode_image
 from curate.dataset.subsets import check_subset
+from curate.export import FORMATS
+from curate.ops.gaps import DEFAULT_PITCH_EDGES, DEFAULT_YAW_EDGES, bin_labels
 
-FORMATS = ("folder", "faceswap", "dfl")
 MANIFEST = "manifest.json"
 
 
@@ -425,7 +425,6 @@ def _write_face(out: Path, fmt: str, v: dict[str, Any], size: int | None, fsa_fr
                 frames: SourceFrames | None = None, face_type: str = "full_face") -> dict[str, Any]:
     """Write one face in the chosen format; returns its manifest row."""
     from curate.core.media import load_image
-
     from curate.masks import segmentation_array
 
     crop = load_image(Path(v["filepath"]))

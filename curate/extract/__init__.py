@@ -1,5 +1,14 @@
 """`faceset extract`: sources -> faces -> samples, in local worker processes (``local``) or on a Dask cluster
 (``cluster``, also used by export and `faceset mask apply`)."""
-from curate.extract.local import ExtractSummary, extract
+from typing import Any
 
 __all__ = ["ExtractSummary", "extract"]
+
+
+def __getattr__(name: str) -> Any:
+    """``from curate.extract import extract`` without importing the database side for ``curate.extract.cluster``."""
+    if name in __all__:
+        from curate.extract import local
+
+        return getattr(local, name)
+    raise AttributeError(f"module 'curate.extract' has no attribute {name!r}")

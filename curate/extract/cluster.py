@@ -180,8 +180,8 @@ def _frames_of(item: Item, start: int):
 
 
 def _run_item(ds: Any, task: Task, item: Item, analyze: FrameAnalyzer) -> ItemResult:
-    from curate.dataset import store
     from curate.core.media import MediaError
+    from curate.dataset import store
 
     result = ItemResult(item.sid, worker=_worker_name())
     marker = store.get_progress(ds, item.marker_id)

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from curate.dataset import store
 from curate.analysis.frame import (
     AnalysisSettings,
     FrameAnalyzer,
@@ -25,7 +24,8 @@ from curate.analysis.frame import (
     run_many_in_worker,
     source_id,
 )
-from curate.analysis.registry import check_backend
+from curate.analysis.registry import DEFAULT_BACKEND, check_backend
+from curate.core.align import DEFAULT_COVERAGE, DEFAULT_SIZE
 from curate.core.expression import ExpressionThresholds
 from curate.core.media import (
     MediaError,
@@ -38,7 +38,9 @@ from curate.core.media import (
     probe_video,
     report_error,
 )
+from curate.dataset import store
 from curate.dataset.subsets import check_subset
+from curate.extract.cluster import RANGE_FRAMES
 
 FLUSH_FRAMES = 32
 
@@ -132,17 +134,17 @@ def extract(
     subset: str = "A",
     every: int = 1,
     min_size: int = 0,
-    backend: str = "mediapipe",
+    backend: str = DEFAULT_BACKEND,
     backend_options: dict[str, Any] | None = None,
     workers: int | None = None,
-    size: int = 256,
-    coverage: float = 0.75,
+    size: int = DEFAULT_SIZE,
+    coverage: float = DEFAULT_COVERAGE,
     thresholds: ExpressionThresholds | None = None,
     media_dir: str | Path | None = None,
     progress: bool = True,
     on_error: Callable[[Path | str, str], None] = report_error,
     cluster: str | None = None,
-    range_frames: int = 256,
+    range_frames: int = RANGE_FRAMES,
     frame_group_size: int | None = None,
 ) -> ExtractSummary:
     """Extract every face of the sources into the dataset's subset; re-running resumes.
@@ -368,8 +370,8 @@ def _extract_on_cluster(client: Any, ds: Any, plan: list[tuple[_SourceState, int
     """Run the plan as Dask tasks (workers store the faces); mark each source done once all its parts are."""
     import fiftyone as fo
 
-    from curate.extract.cluster import Item, plan_tasks, run_tasks, split_video
     from curate.core.media import evenly_timed
+    from curate.extract.cluster import Item, plan_tasks, run_tasks, split_video
 
     if not fo.config.database_uri:
         tqdm.write("faceset: warning: no FIFTYONE_DATABASE_URI: only workers on this machine reach its embedded "

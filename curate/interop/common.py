@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from curate.core.align import between_affine, transform_points
 from curate.analysis.frame import AnalysisSettings, describe_known_face, face_key
-from curate.interop.faceswap.codec import mask_field
-from curate.interop.safe_pickle import FormatError
+from curate.core.align import between_affine, transform_points
 from curate.core.media import write_image
 from curate.dataset.subsets import check_subset
+from curate.interop.faceswap.codec import mask_field
+from curate.interop.safe_pickle import FormatError
 
 
 def safe_child(root: Path, name: str) -> Path:
@@ -77,8 +77,8 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
                     coverage: float = 0.75, tool: str = "import") -> ImportSummary:
     """Crop, measure and add faces with known landmarks as samples (existing face keys are left alone)."""
     check_subset(subset)
-    from curate.dataset import store
     from curate.analysis.registry import create_analyzer
+    from curate.dataset import store
     from curate.dataset.store import fo
 
     ds = store.open_dataset(dataset)

@@ -13,13 +13,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from curate.core.media import report_error
+from curate.core.media import MediaError, iter_video, load_image, report_error
+from curate.dataset.subsets import check_subset
 from curate.interop.common import ImportSummary, KnownFace, add_known_faces, safe_child
 from curate.interop.dfl.codec import parse_dfl_meta, read_dfl_meta
 from curate.interop.faceswap.codec import face_extras, parse_video_key, read_alignments
 from curate.interop.safe_pickle import FormatError
-from curate.core.media import MediaError, iter_video, load_image
-from curate.dataset.subsets import check_subset
 
 CHUNK = 32
 _FACE_INDEX = re.compile(r"_(\d+)$")

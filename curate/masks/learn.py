@@ -18,9 +18,10 @@ import cv2
 import numpy as np
 
 from curate.core.align import median_coverage
+from curate.core.landmarks import LEFT_BROW, LEFT_EYE, NOSE, OUTER_MOUTH, RIGHT_BROW, RIGHT_EYE, fill_parts
+from curate.core.media import load_image, write_image
 from curate.core.quality import hull_mask
 from curate.masks.fields import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
-from curate.core.media import load_image, write_image
 from curate.masks.net import (
     UNKNOWN,
     MaskTrainSettings,
@@ -76,12 +77,10 @@ SKIN_DISTANCE = 2.5  # robust z-distance (Lab) beyond which a hull pixel is not 
 def feature_regions(landmarks: np.ndarray, size: int) -> np.ndarray:
     """uint8 (S, S) mask of the brows, eyes, nose and mouth (68 landmarks in crop px), dilated: the parts of a
     face whose colour is not its skin's."""
+    out = fill_parts(landmarks, size, (RIGHT_EYE, LEFT_EYE, OUTER_MOUTH, NOSE))
     pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32)
-    out = np.zeros((size, size), np.uint8)
-    for part in (pts[36:42], pts[42:48], pts[48:60], pts[27:36]):
-        cv2.fillConvexPoly(out, cv2.convexHull(part), 1)
-    for brow in (pts[17:22], pts[22:27]):
-        cv2.polylines(out, [brow], False, 1, max(2, size // 40))
+    for brow in (RIGHT_BROW, LEFT_BROW):
+        cv2.polylines(out, [pts[brow]], False, 1, max(2, size // 40))
     return cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (size // 25) + 1,) * 2))
 
 
@@ -317,8 +316,8 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     import fiftyone as fo
     from tqdm import tqdm
 
-    from curate.extract.cluster import cluster_address, connect, run_tasks
     from curate.dataset.store import media_dir
+    from curate.extract.cluster import cluster_address, connect, run_tasks
 
     ds, view = _samples(name, subset)
     model = (Path(model) if model else default_model_path(name)).absolute()

@@ -313,8 +313,8 @@ def load_masknet(path: Path, device: str = "auto") -> tuple[MaskNet, int]:
     """A saved mask network (header checked first; never unpickles) and its input size."""
     from safetensors.torch import load_file
 
-    from curate.core.safetensors_file import CheckpointError, read_header
     from curate.core.device import torch_device
+    from curate.core.safetensors_file import CheckpointError, read_header
 
     meta = read_header(Path(path)).get("__metadata__") or {}
     if meta.get("kind") != KIND:

@@ -25,6 +25,7 @@ HASH_FIELD = "crop_hash"
 DEFAULT_MAX_BITS = 6
 DEFAULT_MAX_DISTANCE = 0.35
 DEFAULT_POSE_TOLERANCE = 10.0
+METHODS = ("crop", "brain")  # crop: crop hash + identity; brain: fiftyone.brain near-duplicates
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -241,7 +242,7 @@ def dataset_dedupe(
     from curate.dataset.trash import delete_reversibly
     from curate.ops.keep import kept_ids
 
-    if method not in ("crop", "brain"):
+    if method not in METHODS:
         raise ValueError(f"unknown dedupe method {method!r} (use crop or brain)")
     from curate.ops.identity import usable_faces
 

@@ -236,7 +236,6 @@ def dataset_gaps(
 ) -> tuple[GapReport, dict[str, Path], list[str]]:
     """Gap report of a dataset, written as JSON + heatmap PNG, with saved views of the gap faces."""
     from curate.dataset.store import load_dataset, media_dir
-
     from curate.ops.identity import usable_faces
 
     ds = load_dataset(name)

@@ -37,13 +37,13 @@ def demo(
     iters: int = typer.Option(300, "--iters", min=0, help="Training iterations (0: stop after the export)."),
 ) -> None:
     """The whole job on the shipped samples: extract, clean identities, gaps, export, train, convert the clip."""
+    from curate.dataset.info import dataset_info, format_info
+    from curate.dataset.store import load_dataset
+    from curate.dataset.trash import delete_reversibly
     from curate.export.balanced import export_faces
     from curate.extract.local import extract
     from curate.ops.gaps import dataset_gaps
     from curate.ops.identity import WRONG_IDENTITY_VIEW, dataset_identity
-    from curate.dataset.info import dataset_info, format_info
-    from curate.dataset.store import load_dataset
-    from curate.dataset.trash import delete_reversibly
 
     video = sorted(samples.glob("*.mp4"))
     photos = sorted(p for p in samples.iterdir() if p.suffix.lower() in {".jpg", ".png"})

@@ -7,6 +7,12 @@ from enum import Enum
 
 import typer
 
+
+def choice(name: str, values: tuple[str, ...] | dict) -> type[Enum]:
+    """A choice type typer lists in --help, made from the library's own tuple of values (never a copy)."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
 INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (typer's, the shell's)
 interrupt_said: list[str] = []  # a command that handled its Ctrl-C already said what it kept
 

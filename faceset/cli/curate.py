@@ -2,54 +2,40 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import typer
 
+from curate.analysis.registry import BACKENDS, CHOICES, DEFAULT_BACKEND, backend_options, options_for
+from curate.core.align import DEFAULT_COVERAGE, DEFAULT_SIZE
+from curate.core.defaults import keyword_defaults as defaults
 from curate.core.expression import LABELS
 from curate.core.progress import busy
-from faceset.cli.common import Subset, dataset_of, stop_interrupted, subset_of, user_errors
+from curate.export import FORMATS
+from curate.export.balanced import export_faces
+from curate.extract.cluster import RANGE_FRAMES
+from curate.interop.dfl.geometry import FACE_TYPES
+from curate.ops.dedupe import METHODS, dataset_dedupe
+from curate.ops.gaps import dataset_gaps
+from curate.ops.umap import compute_umap
+from faceset.cli.common import Subset, choice, dataset_of, stop_interrupted, subset_of, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
 
-class Backend(str, Enum):
-    mediapipe = "mediapipe"
-    dlib = "dlib"
-    insightface = "insightface"
-
-
-Expression = Enum("Expression", {name: name for name in (*LABELS, "unknown")}, type=str)  # labels to filter on
-
-
-class DflFaceType(str, Enum):
-    half_face = "half_face"
-    midfull_face = "midfull_face"
-    full_face = "full_face"
-    whole_face = "whole_face"
-    head = "head"
-
-
-class GapsBy(str, Enum):
-    expression = "expression"
-
-
-class DedupeMethod(str, Enum):
-    crop = "crop"
-    brain = "brain"
-
-
-class Detector(str, Enum):
-    hog = "hog"
-    cnn = "cnn"
-
-
-class Engine(str, Enum):
-    auto = "auto"
-    opencv = "opencv"
-    torch = "torch"
+Backend = choice("Backend", BACKENDS)
+Engine = choice("Engine", CHOICES["engine"])
+Detector = choice("Detector", CHOICES["detector"])
+Expression = choice("Expression", (*LABELS, "unknown"))  # labels to filter on
+DflFaceType = choice("DflFaceType", FACE_TYPES)
+GapsBy = choice("GapsBy", ("expression",))
+DedupeMethod = choice("DedupeMethod", METHODS)
+ExportFormat = choice("ExportFormat", FORMATS)
+# the defaults of the options: the library functions' own
+MEDIAPIPE, DLIB = SimpleNamespace(**backend_options("mediapipe")), SimpleNamespace(**backend_options("dlib"))
+GAPS, DEDUPE, UMAP, EXPORT = defaults(dataset_gaps), defaults(dataset_dedupe), defaults(compute_umap), defaults(export_faces)
 
 
 def say_summary(summary: Any) -> None:
@@ -66,30 +52,27 @@ def extract(
     subset: Subset = typer.Option(Subset.A, "--subset", "-s", help="A (face to replace) or B (face to paste in)."),
     every: int = typer.Option(1, "--every", "-n", min=1, help="Analyse every Nth video frame."),
     min_size: int = typer.Option(0, "--min-size", min=0, help="Leave out faces smaller than this (source px)."),
-    backend: Backend = typer.Option(Backend.mediapipe, "--backend", "-b", help="Face analysis backend."),
-    tile: int = typer.Option(384, "--tile", min=0, help="mediapipe: also search images in tiles down to this side (px) for small faces; 0: off."),
-    engine: Engine = typer.Option(Engine.auto, "--engine", help="mediapipe: what runs its models: auto (torch on a GPU, frames batched, when there is one; else OpenCV DNN), opencv, torch."),
-    detector: Detector = typer.Option(Detector.hog, "--detector", help="dlib detector: hog (fast) or cnn (mmod)."),
-    upsample: int = typer.Option(1, "--upsample", min=0, help="dlib: upsample the image N times to find small faces."),
+    backend: Backend = typer.Option(DEFAULT_BACKEND, "--backend", "-b", help="Face analysis backend."),
+    tile: int = typer.Option(MEDIAPIPE.min_tile, "--tile", min=0, help="mediapipe: also search images in tiles down to this side (px) for small faces; 0: off."),
+    engine: Engine = typer.Option(MEDIAPIPE.engine, "--engine", help="mediapipe: what runs its models: auto (torch on a GPU, frames batched, when there is one; else OpenCV DNN), opencv, torch."),
+    detector: Detector = typer.Option(DLIB.detector, "--detector", help="dlib detector: hog (fast) or cnn (mmod)."),
+    upsample: int = typer.Option(DLIB.upsample, "--upsample", min=0, help="dlib: upsample the image N times to find small faces."),
     models_dir: Path | None = typer.Option(None, "--models-dir", help="insightface: models folder (default ~/.insightface)."),
-    size: int = typer.Option(256, "--size", min=32, help="Side of the aligned face crops in pixels."),
-    coverage: float = typer.Option(0.75, "--coverage", min=0.2, max=1.0, help="Fraction of the crop the face spans."),
+    size: int = typer.Option(DEFAULT_SIZE, "--size", min=32, help="Side of the aligned face crops in pixels."),
+    coverage: float = typer.Option(DEFAULT_COVERAGE, "--coverage", min=0.2, max=1.0, help="Fraction of the crop the face spans."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Analysis processes (default: 2 cores)."),
     expression_threshold: list[str] | None = typer.Option(None, "--expression-threshold", help="e.g. smile=0.6 (repeatable)."),
     media_dir: Path | None = typer.Option(None, "--media-dir", help="Where crops go (default: FiftyOne dataset dir)."),
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (tcp://HOST:8786; default $DASK_SCHEDULER_ADDRESS): spread the work over its workers. None: this machine."),
-    range_frames: int = typer.Option(256, "--range-frames", min=1, help="On a cluster: analysed frames per video task."),
+    range_frames: int = typer.Option(RANGE_FRAMES, "--range-frames", min=1, help="On a cluster: analysed frames per video task."),
 ) -> None:
     """Find, align and analyse every face of the sources into a FiftyOne dataset (resumable)."""
     from curate.analysis.protocols import ModelsMissingError
     from curate.core.expression import ExpressionThresholds
     from curate.extract.local import extract as run
 
-    options = {
-        Backend.mediapipe: {"min_tile": tile, "engine": engine.value},
-        Backend.dlib: {"detector": detector.value, "upsample": upsample},
-        Backend.insightface: {"models_dir": models_dir and str(models_dir)},
-    }[backend]
+    options = options_for(backend.value, min_tile=tile, engine=engine.value, detector=detector.value, upsample=upsample,
+                          models_dir=models_dir and str(models_dir))
     with user_errors(ModelsMissingError, ValueError):
         thresholds = ExpressionThresholds.parse(expression_threshold)
         summary = run(
@@ -147,8 +130,8 @@ def pose(
     says which estimator made each face's angles."""
     dataset = dataset_of(dataset_arg, dataset_opt)
     from curate.core.expression import ExpressionThresholds
-    from curate.ops.pose import update_pose
     from curate.dataset.store import DatasetNotFound, load_dataset
+    from curate.ops.pose import update_pose
     with user_errors(DatasetNotFound, ValueError):
         summary = update_pose(load_dataset(dataset), thresholds=ExpressionThresholds.parse(expression_threshold))
     typer.echo(summary.line())
@@ -200,10 +183,10 @@ def gaps(
     yaw_bins: str | None = typer.Option(None, "--yaw-bins", help="Yaw bin edges, e.g. -60,-40,-25,-10,10,25,40,60."),
     pitch_bins: str | None = typer.Option(None, "--pitch-bins", help="Pitch bin edges, e.g. -25,-10,10,25."),
     by: GapsBy | None = typer.Option(None, "--by", help="expression: bin by expression label too."),
-    min_count: int = typer.Option(3, "--min-count", min=1, help="Faces a bin needs in one set to count as a gap in the other."),
-    thin_ratio: float = typer.Option(0.25, "--thin-ratio", help="Thin: share below this fraction of the other set's share."),
+    min_count: int = typer.Option(GAPS.min_count, "--min-count", min=1, help="Faces a bin needs in one set to count as a gap in the other."),
+    thin_ratio: float = typer.Option(GAPS.thin_ratio, "--thin-ratio", help="Thin: share below this fraction of the other set's share."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the JSON report and heatmap PNG."),
-    max_views: int = typer.Option(10, "--max-views", min=0, help="Saved views of single gap bins per lacking subset (largest gaps first)."),
+    max_views: int = typer.Option(GAPS.max_views, "--max-views", min=0, help="Saved views of single gap bins per lacking subset (largest gaps first)."),
 ) -> None:
     """Pose (and expression) coverage gaps between A and B: report, heatmap PNG and saved views."""
     dataset = dataset_of(dataset_arg, dataset_opt)
@@ -316,7 +299,7 @@ def move(
 
     from curate.core.media import printable
     from curate.dataset.store import load_dataset
-    from curate.app.coverage import set_subset
+    from curate.dataset.subsets import set_subset
 
     with user_errors(ValueError):
         ds = load_dataset(dataset)
@@ -367,11 +350,11 @@ def dedupe(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: each subset on its own)."),
-    method: DedupeMethod = typer.Option(DedupeMethod.crop, "--method", help="crop: crop hash + identity (default); brain: fiftyone.brain near-duplicates."),
-    threshold: int | None = typer.Option(None, "--threshold", min=0, max=32, help="crop: max differing hash bits (default 6)."),
-    max_distance: float = typer.Option(0.35, "--max-distance", help="crop: max identity-embedding distance."),
-    pose_tolerance: float = typer.Option(10.0, "--pose-tolerance", help="crop: max yaw/pitch difference in degrees."),
-    brain_threshold: float = typer.Option(0.05, "--brain-threshold", help="brain: cosine distance threshold."),
+    method: DedupeMethod = typer.Option(DEDUPE.method, "--method", help="crop: crop hash + identity (default); brain: fiftyone.brain near-duplicates."),
+    threshold: int | None = typer.Option(None, "--threshold", min=0, max=32, help=f"crop: max differing hash bits (default {DEDUPE.max_bits})."),
+    max_distance: float = typer.Option(DEDUPE.max_distance, "--max-distance", help="crop: max identity-embedding distance."),
+    pose_tolerance: float = typer.Option(DEDUPE.pose_tolerance, "--pose-tolerance", help="crop: max yaw/pitch difference in degrees."),
+    brain_threshold: float = typer.Option(DEDUPE.brain_threshold, "--brain-threshold", help="brain: cosine distance threshold."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report groups and save the 'near_duplicates' view."),
 ) -> None:
     """Group near-duplicate faces, keep the sharpest of each group, delete the rest reversibly."""
@@ -431,8 +414,8 @@ def umap(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
     dataset_opt: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="Only this subset (default: A and B together)."),
-    brain_key: str = typer.Option("faceset_umap", "--brain-key", help="Name of the brain run."),
-    neighbors: int = typer.Option(15, "--neighbors", min=2, help="UMAP n_neighbors."),
+    brain_key: str = typer.Option(UMAP.brain_key, "--brain-key", help="Name of the brain run."),
+    neighbors: int = typer.Option(UMAP.neighbors, "--neighbors", min=2, help="UMAP n_neighbors."),
     out: Path | None = typer.Option(None, "--out", help="PNG path (default: the dataset's reports folder)."),
 ) -> None:
     """UMAP of the identity embeddings (fiftyone.brain visualization run for the App) and a scatter PNG."""
@@ -444,12 +427,6 @@ def umap(
     typer.echo(f"brain run: {brain_key} (App: Embeddings panel)\nplot: {path}")
 
 
-class ExportFormat(str, Enum):
-    folder = "folder"
-    faceswap = "faceswap"
-    dfl = "dfl"
-
-
 @app.command()
 def export(
     dataset_arg: str | None = typer.Argument(None, metavar="DATASET", help="Dataset name (or --dataset/-d NAME)."),
@@ -458,14 +435,14 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (what `faceset train` reads)."),
     n: int | None = typer.Option(None, "--count", "--n", min=1, help="Faces to export (default: all; --n is the old name)."),
     match: Subset | None = typer.Option(None, "--match", help="Follow this subset's pose/expression coverage (e.g. B)."),
-    fmt: ExportFormat = typer.Option(ExportFormat.folder, "--format", help="folder, faceswap (alignments.fsa + PNGs) or dfl (aligned JPGs)."),
+    fmt: ExportFormat = typer.Option(EXPORT.fmt, "--format", help="folder, faceswap (alignments.fsa + PNGs) or dfl (aligned JPGs)."),
     size: int | None = typer.Option(None, "--size", min=32, help="Resize crops to this side (px)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tie-breaking shuffle (same seed, same export)."),
+    seed: int = typer.Option(EXPORT.seed, "--seed", help="Seed of the tie-breaking shuffle (same seed, same export)."),
     view: str | None = typer.Option(None, "--view", help="Export from this saved view only."),
     no_expression: bool = typer.Option(False, "--no-expression", help="Balance over pose only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export in --out (anything else there is refused)."),
-    face_type: DflFaceType = typer.Option(DflFaceType.full_face, "--face-type", help="dfl: DeepFaceLab face type of the crops."),
-    mask: str = typer.Option("auto", "--mask", help="Mask field to write (folder: PNG alpha, faceswap: 'custom' mask, "
+    face_type: DflFaceType = typer.Option(EXPORT.face_type, "--face-type", help="dfl: DeepFaceLab face type of the crops."),
+    mask: str = typer.Option(EXPORT.mask, "--mask", help="Mask field to write (folder: PNG alpha, faceswap: 'custom' mask, "
                              "dfl: xseg_mask): auto = mask_fixed, else mask_learned, else none; or a field; or none."),
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): render the faces on its workers."),
     all_faces: bool = typer.Option(False, "--all-faces", help="Also export non-face detections and faces of unsure or other identity."),

@@ -31,9 +31,9 @@ def train_command(
     max_faces: int = typer.Option(1500, "--max-faces", min=2, help="Train on at most this many faces: every one with a real label, the rest spread over the sources (memory ~0.7 MB a face)."),
 ) -> None:
     """Train a mask network on the face-set: real labels where it has them, synthetic occluders everywhere."""
-    from faceset.cli.common import dataset_of
-    from curate.masks.net import MaskTrainSettings
     from curate.masks.learn import mask_train
+    from curate.masks.net import MaskTrainSettings
+    from faceset.cli.common import dataset_of
 
     dataset = dataset_of(dataset_arg, dataset_opt)
     if size % 16:
@@ -57,8 +57,8 @@ def apply_command(
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): chunks of faces run on its workers."),
 ) -> None:
     """Store the network's mask of every face as the 'mask_learned' segmentation (PNG beside the crops)."""
-    from faceset.cli.common import dataset_of
     from curate.masks.learn import LEARNED_FIELD, mask_apply
+    from faceset.cli.common import dataset_of
 
     dataset = dataset_of(dataset_arg, dataset_opt)
     with _errors():
@@ -76,9 +76,9 @@ def fix_command(
     subset: Subset | None = typer.Option(None, "--subset", "-s", help="With --to: only this subset."),
 ) -> None:
     """Correct masks by hand: --to DIR writes them out, --from DIR reads the painted ones back (next training uses them)."""
-    from faceset.cli.common import dataset_of
     from curate.core.media import report_error
     from curate.masks.learn import FIXED_FIELD, fix_export, fix_import
+    from faceset.cli.common import dataset_of
 
     dataset = dataset_of(dataset_arg, dataset_opt)
     if bool(to) == bool(from_):

@@ -14,13 +14,19 @@ import pytest
 
 from convert.blend import alpha_layer, crop_mask, feather, paste_face
 from convert.color import color_transfer
-from convert.frames import ffmpeg_exe, has_audio, read_frames
+from convert.frames import ffmpeg_exe, read_frames
 from convert.pipeline import ConvertSettings, convert
 from convert.smoothing import LandmarkSmoother
 from curate.core.align import alignment_matrix, transform_points, warp_face
 from curate.core.media import probe_video
 
 # ---------------------------------------------------------------- pure parts
+
+def has_audio(path: Path) -> bool:
+    """Whether a media file has an audio stream (ffmpeg's own stream listing)."""
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, check=False)
+    return any("Audio:" in line for line in done.stderr.decode(errors="replace").splitlines() if "Stream #" in line)
+
 
 def _two_tone(seed: int, mean: tuple[float, float, float], spread: float) -> np.ndarray:
     rng = np.random.default_rng(seed)

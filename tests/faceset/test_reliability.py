@@ -12,8 +12,8 @@ from pathlib import Path
 import fiftyone as fo
 import psutil
 
-from curate.dataset import store
 from curate.analysis.frame import source_id
+from curate.dataset import store
 from curate.extract.local import extract
 
 FACESET = [sys.executable, "-m", "faceset"]
@@ -140,8 +140,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_subsets_are_validated_by_every_command_and_function(photos_dataset, samples, tmp_path):
     import pytest
 
-    from curate.interop.importing import import_dfl
     from curate.dataset.views import filter_view
+    from curate.interop.importing import import_dfl
 
     for args in (["import-dfl", tmp_path, "-d", photos_dataset, "-s", "C"],
                  ["import-faceswap", tmp_path / "a.fsa", "--frames", samples, "-d", photos_dataset, "-s", "Z"],

@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from train.checkpoint import list_checkpoints, read_checkpoint
 from curate.core.quality import hull_mask
+from train.checkpoint import list_checkpoints, read_checkpoint
+from train.config import ARCHS, ModelConfig
 from train.data import augment, random_warp
-from train.model import ARCHS, FaceSwapModel, ModelConfig
+from train.model import FaceSwapModel
 from train.trainer import TrainSettings, train
 
 TINY = {"enc_ch": 8, "ae_dims": 32, "dec_ch": 8, "batch": 4, "workers": 0}

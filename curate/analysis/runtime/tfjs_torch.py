@@ -6,7 +6,7 @@ uint8/uint16 with ``scale``/``min``). This module reads both — no TensorFlow, 
 that executes the nodes in dependency order with the file's own weights. Only the operators listed in ``OPS``
 are implemented (an unknown one is an error naming it); TensorFlow's SAME/VALID/EXPLICIT padding (odd pixel
 after), NHWC axes and broadcasting rules are followed, so outputs equal the TFJS runtime's within float32
-rounding (tests/curate/analysis/test_tfjs_torch.py compares every shipped model with outputs stored by TFJS itself).
+rounding (tests/curate/analysis/runtime/test_tfjs_torch.py compares every shipped model with outputs stored by TFJS itself).
 
 As in ``tflite_torch``, 4-D activations are held NCHW (what torch's convolutions want); operators defined on
 TF's NHWC axes (pad, reshape, squeeze, mean, sum, softmax, concat) and constant operands translate their axes.

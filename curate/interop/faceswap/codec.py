@@ -7,7 +7,6 @@ from 1.
 """
 from __future__ import annotations
 
-import ast
 import os
 import pickle
 import re
@@ -154,26 +153,3 @@ def png_with_meta(png: bytes, meta: dict[str, Any]) -> bytes:
     if at < 8:
         raise FormatError("not a PNG")
     return png[:at] + chunk + png[at:]
-
-
-def read_png_meta(data: bytes) -> dict[str, Any] | None:
-    """The 'faceswap' iTXt header of face PNG bytes (read with ast.literal_eval, never eval), or None."""
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise FormatError("not a PNG")
-    pos = 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"iTXt" and body.startswith(b"faceswap\0"):
-            text = body[len(b"faceswap") + 5:].decode("utf-8", errors="replace")
-            try:
-                meta = ast.literal_eval(text)
-            except (ValueError, SyntaxError) as exc:
-                raise FormatError(f"faceswap PNG header is not plain data ({exc})") from None
-            if not isinstance(meta, dict):
-                raise FormatError("faceswap PNG header is not a dict")
-            return meta
-        if kind == b"IDAT":
-            return None
-        pos += 12 + length
-    return None

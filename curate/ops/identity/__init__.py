@@ -11,8 +11,8 @@ from curate.ops.identity.dataset import (
     dataset_identity,
     identity_settings,
     left_out_line,
-    usable_faces,
     reference_faces,
+    usable_faces,
 )
 from curate.ops.identity.score import IdentityScores, reliable_faces, score_identity
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from curate.analysis.protocols import largest_face
-from curate.ops.identity.score import IdentityScores, reliable_faces, score_identity
 from curate.dataset.subsets import check_subset
+from curate.ops.identity.score import IdentityScores, reliable_faces, score_identity
 
 WRONG_IDENTITY_VIEW = "wrong_identity"
 UNSURE_VIEW = "identity_unsure"
@@ -87,8 +87,8 @@ def usable_reference_faces(backend: str, paths: list[str]) -> list[tuple[Path, A
     """(image, face) of each reference image's usable face (``reference_vectors``' choice, said the same way)."""
     from tqdm import tqdm
 
-    from curate.analysis.registry import create_analyzer
     from curate.analysis.frame import face_pose
+    from curate.analysis.registry import create_analyzer
     from curate.core.media import printable, report_error
 
     max_yaw = identity_settings(backend).reliable_yaw
@@ -124,8 +124,8 @@ def dataset_identity(
     from fiftyone import ViewField as F
 
     from curate.dataset.store import load_dataset, read_columns, write_fields
-    from curate.ops.tracks.update import update_tracks
     from curate.ops.keep import KEEP_FIELD
+    from curate.ops.tracks.update import update_tracks
 
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)
@@ -184,8 +184,8 @@ def second_look(ds: Any, cols: dict[str, Any], scores: IdentityScores, tracks: n
     """Decide unsure tracks with the pose-robust descriptor where it can tell (``second_look.py``), in place:
     each such track becomes an identity cluster of its own (kept ones join cluster 0 in dominant mode); with a
     reference, a kept track gives way in frames where a track the first look kept has a face."""
-    from curate.ops.identity.second_look import DISTANCE_FIELD, look_again
     from curate.dataset.store import write_fields
+    from curate.ops.identity.second_look import DISTANCE_FIELD, look_again
 
     _, unit = np.unique(tracks, return_inverse=True)
     not_face = scores.not_face.copy()

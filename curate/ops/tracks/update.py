@@ -52,9 +52,9 @@ def track_id(source_id: str, label: int) -> str:
 
 def source_cuts(ds: Any, source: str, progress: bool = True) -> list[int] | None:
     """A video's shot cuts, read once and kept (None when the file cannot be read now)."""
-    from curate.dataset import store
     from curate.analysis.frame import source_id
     from curate.core.media import MediaError, fingerprint
+    from curate.dataset import store
 
     path = Path(source)
     sid = source_id(path)

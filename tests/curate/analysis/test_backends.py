@@ -5,10 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
+from curate.analysis.backends.insightface import find_pack
 from curate.analysis.frame import AnalysisSettings, describe_face, face_pose
 from curate.analysis.protocols import ModelsMissingError
 from curate.analysis.registry import create_analyzer
-from curate.analysis.backends.insightface import find_pack
 from curate.core.media import iter_video
 from curate.core.pose import estimate_pose
 

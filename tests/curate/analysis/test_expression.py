@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from paths import ROOT  # noqa: E402
 
 from curate.analysis.backends.human.emotion import CLASSES, LOGITS, emotion_net, logits_of_crops
+from curate.analysis.expression import expression_from_crop, image_expression
 from curate.core.expression import (
     SMILE_FEATURES,
     SMILE_MODEL,
@@ -18,9 +20,6 @@ from curate.core.expression import (
     SmileModel,
     label_expression,
 )
-from curate.analysis.expression import expression_from_crop, image_expression
-
-from paths import ROOT  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from tfjs_reference import model_input  # noqa: E402
@@ -99,9 +98,9 @@ def test_sample_smiles_are_smiles_and_a_neutral_face_is_not(photo_faces):
 
 
 def test_a_mirrored_face_gets_the_same_smile(photo_faces, mp):
+    from curate.analysis.frame import face_expression
     from curate.core.landmarks import mirror_landmarks
     from curate.core.mesh import mirror_mesh
-    from curate.analysis.frame import face_expression
 
     for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
         rgb, face = photo_faces[name]
@@ -163,8 +162,8 @@ def test_imported_face_with_a_mesh_gets_the_extracted_label(photo_faces):
 def test_scores_recomputed_from_the_stored_crop_agree_with_the_frame(photo_faces):
     import cv2
 
-    from curate.core.align import transform_points
     from curate.analysis.frame import AnalysisSettings, describe_face
+    from curate.core.align import transform_points
     from curate.core.media import encode_image
 
     settings = AnalysisSettings()

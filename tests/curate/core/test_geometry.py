@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from curate.core.align import (
-    estimate_coverage,
     alignment_matrix,
+    estimate_coverage,
     mean_face_2d,
     transform_points,
     umeyama,

@@ -1,15 +1,42 @@
 """Balanced export and the faceswap / DeepFaceLab round trips, safe loading and path checks."""
 from __future__ import annotations
 
+import ast
 import json
 import pickle
+import struct
 import zlib
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from curate.export.balanced import balanced_selection, face_quality, pose_bins
+
+
+def read_png_meta(data: bytes) -> dict[str, Any] | None:
+    """The 'faceswap' iTXt header of face PNG bytes (ast.literal_eval, never eval), or None: checks what the
+    faceswap writer embeds (faceswap reads it with its own code)."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("not a PNG")
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"iTXt" and body.startswith(b"faceswap\0"):
+            text = body[len(b"faceswap") + 5:].decode("utf-8", errors="replace")
+            try:
+                meta = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as exc:
+                raise ValueError(f"faceswap PNG header is not plain data ({exc})") from None
+            if not isinstance(meta, dict):
+                raise ValueError("faceswap PNG header is not a dict")
+            return meta
+        if kind == b"IDAT":
+            return None
+        pos += 12 + length
+    return None
 
 
 def test_even_selection_spreads_over_bins_and_is_deterministic():
@@ -71,7 +98,7 @@ def test_faceswap_round_trip(photos_dataset, samples, tmp_path):
     import fiftyone as fo
 
     from curate.export.balanced import export_faces
-    from curate.interop.faceswap.codec import read_alignments, read_png_meta
+    from curate.interop.faceswap.codec import read_alignments
     from curate.interop.importing import import_faceswap
 
     out = tmp_path / "fs"
@@ -262,8 +289,9 @@ def _faceswap_matrix_by_the_book(landmarks: np.ndarray, size: int) -> np.ndarray
     independently of curate.interop.faceswap.geometry: Umeyama (skimage's formulation) of points 17-67 onto the
     51-point mean face, solvePnP of 26 of them against the 3D mean head (focal 4, centre 0.5), head centre
     (0, 0, -2.3) projected, padding round(size * (0.625 + 1 - 1) / 2)."""
-    import cv2
     from importlib.resources import files
+
+    import cv2
 
     with (files("curate") / "data" / "faceswap_geometry.npz").open("rb") as fh:
         c = dict(np.load(fh))
@@ -292,9 +320,9 @@ def _faceswap_matrix_by_the_book(landmarks: np.ndarray, size: int) -> np.ndarray
 def test_faceswap_export_is_cut_in_faceswaps_own_geometry(photos_dataset, samples, tmp_path):
     import cv2
 
-    from curate.export.balanced import export_faces
-    from curate.interop.faceswap.codec import read_alignments, read_png_meta
     from curate.core.media import load_image
+    from curate.export.balanced import export_faces
+    from curate.interop.faceswap.codec import read_alignments
 
     out = tmp_path / "fs"
     export_faces(photos_dataset, "B", out, fmt="faceswap", size=256, progress=False)
@@ -331,8 +359,9 @@ def _dfl_matrix_by_the_book(landmarks: np.ndarray, size: int, padding: float, up
     """DeepFaceLab's get_transform_mat recomputed here from its documented formula (facelib/LandmarksProcessor):
     Umeyama of points 17-48 + 54 onto landmarks_2D_new, unit square back into the frame, the square along its
     diagonals with half-diagonal |c0 - c2| * (padding * sqrt(2) + 0.5), centre moved up by ``up`` of a side."""
-    import cv2
     from importlib.resources import files
+
+    import cv2
 
     with (files("curate") / "data" / "dfl_geometry.npz").open("rb") as fh:
         mean = np.load(fh)["landmarks_2d_new"]
@@ -357,9 +386,9 @@ def _dfl_matrix_by_the_book(landmarks: np.ndarray, size: int, padding: float, up
 def test_dfl_export_is_cut_in_deepfacelabs_face_type_geometry(photos_dataset, samples, tmp_path, face_type, padding, up):
     import cv2
 
+    from curate.core.media import load_image
     from curate.export.balanced import export_faces
     from curate.interop.dfl.codec import read_dfl_meta
-    from curate.core.media import load_image
 
     out = tmp_path / face_type
     export_faces(photos_dataset, "B", out, fmt="dfl", size=256, face_type=face_type, progress=False)

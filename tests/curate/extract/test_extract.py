@@ -15,8 +15,8 @@ import fiftyone as fo
 import numpy as np
 from badinput import FAILING_KINDS, GOOD_KINDS, make_bad_inputs
 
-from curate.extract.local import extract
 from curate.dataset.info import dataset_info, format_info
+from curate.extract.local import extract
 
 FACESET = [sys.executable, "-m", "faceset"]
 CLIP = "short_hamilton_clip.mp4"

@@ -6,9 +6,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from paths import ROOT  # noqa: E402
 
 from curate.masks.net import MaskNet, OccluderBank, load_masknet, occlude, random_shape, save_masknet
-from paths import ROOT  # noqa: E402
 
 
 def test_occluders_take_their_pixels_out_of_the_target():
@@ -121,8 +121,8 @@ def test_mask_train_and_apply_take_crops_of_mixed_sizes(faces_dataset, dataset_n
 @pytest.fixture(scope="module")
 def masknet(faces_dataset, tmp_path_factory) -> Path:
     """A small mask network trained on the shared face-set (64 px, a few hundred steps)."""
-    from curate.masks.net import MaskTrainSettings
     from curate.masks.learn import mask_train
+    from curate.masks.net import MaskTrainSettings
 
     out = tmp_path_factory.mktemp("masknet") / "mask.safetensors"
     path, summary = mask_train(faces_dataset, MaskTrainSettings(size=64, iters=600, batch=8, width=12), out=out,
@@ -264,8 +264,8 @@ def masked_photos(samples, tmp_path_factory):
 
     import fiftyone as fo
 
-    from curate.extract.local import extract
     from curate.core.quality import hull_mask
+    from curate.extract.local import extract
 
     name = f"fstest-masks-{uuid.uuid4().hex[:8]}"
     extract([samples / n for n in ("obama.jpg", "biden.jpg", "two_people.jpg")], name, "B", workers=1, progress=False)

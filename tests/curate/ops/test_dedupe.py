@@ -71,9 +71,9 @@ def duplicated_faces(samples, tmp_path, load_rgb):
 def test_duplicated_faces_grouped_sharpest_kept_and_undone(duplicated_faces, dataset_name, method):
     import fiftyone as fo
 
-    from curate.ops.dedupe import DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
-    from curate.extract.local import extract
     from curate.dataset.trash import undo
+    from curate.extract.local import extract
+    from curate.ops.dedupe import DUPLICATES_VIEW, REMOVE_VIEW, dataset_dedupe
 
     extract([duplicated_faces], dataset_name, "B", workers=1, progress=False)
     ds = fo.load_dataset(dataset_name)

@@ -54,9 +54,8 @@ def test_frontal_only_b_shows_side_poses_of_a_as_gaps(samples, dataset_name, tmp
 def test_faces_without_expression_get_their_own_unknown_bin(samples, dataset_name, tmp_path):
     import fiftyone as fo
 
-    from curate.ops.gaps import UNKNOWN, dataset_gaps
-
     from curate.extract.local import extract
+    from curate.ops.gaps import UNKNOWN, dataset_gaps
 
     # frames 24-33 of the clip are the singer in full profile: the mesh fails, so those faces have no expression
     extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=3, workers=1, progress=False)

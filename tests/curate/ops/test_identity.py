@@ -96,9 +96,9 @@ def test_intruders_flagged_deleted_and_restored(samples, dataset_name):
     import fiftyone as fo
     from fiftyone import ViewField as F
 
+    from curate.dataset.trash import delete_reversibly, undo
     from curate.extract.local import extract
     from curate.ops.identity import WRONG_IDENTITY_VIEW, dataset_identity
-    from curate.dataset.trash import delete_reversibly, undo
 
     video = samples / "short_hamilton_clip.mp4"
     extract([video], dataset_name, "A", every=8, progress=False)
@@ -231,10 +231,10 @@ def test_turned_still_faces_get_a_second_look(samples, dataset_name, tmp_path):
     there for Lin-Manuel Miranda or Joe Biden."""
     import fiftyone as fo
 
+    from curate.dataset.store import load_dataset
     from curate.extract.local import extract
     from curate.ops.identity.dataset import dataset_identity
     from curate.ops.identity.second_look import DISTANCE_FIELD, SECOND_FIELD
-    from curate.dataset.store import load_dataset
 
     still = clip_frame(samples, 262, tmp_path / "frame262.png")
     extract([still], dataset_name, "A", media_dir=tmp_path / "media", progress=False)

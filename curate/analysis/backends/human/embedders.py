@@ -34,8 +34,9 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from curate.core.align import matrix_scale, umeyama
 from curate.analysis.protocols import l2_normalise
+from curate.core.align import matrix_scale, umeyama
+from curate.core.landmarks import MOUTH, eye_centres
 
 DATA = Path(str(files("curate"))) / "data" / "human"  # the shipped weights (package data)
 CROPS = ("box", "upright", "arcface")
@@ -56,19 +57,20 @@ BOX_DY = 0.43
 def five_points(landmarks: np.ndarray) -> np.ndarray:
     """Eye centres, nose tip and mouth corners (ArcFace's order) from 68 iBUG landmarks."""
     pts = np.asarray(landmarks, dtype=np.float64)
-    return np.stack([pts[36:42].mean(axis=0), pts[42:48].mean(axis=0), pts[30], pts[48], pts[54]])
+    return np.vstack([eye_centres(pts), pts[[30, 48, 54]]])
 
 
 def face_square(landmarks: np.ndarray, scale: float = 1.4, upright: bool = False) -> np.ndarray:
     """2x3 matrix taking source pixels onto a unit square: BlazeFace's face box rebuilt from 68 landmarks,
     enlarged ``scale`` times (Human's default 1.4); ``upright`` turns it by the eye line."""
     pts = np.asarray(landmarks, dtype=np.float64)
-    eyes = (pts[36:42].mean(axis=0) + pts[42:48].mean(axis=0)) / 2
-    mouth = pts[48:68].mean(axis=0)
+    right_eye, left_eye = eye_centres(pts)
+    eyes = (right_eye + left_eye) / 2
+    mouth = pts[MOUTH].mean(axis=0)
     down = mouth - eyes
     span = float(np.linalg.norm(down)) or 1.0
     if upright:
-        eye_line = pts[42:48].mean(axis=0) - pts[36:42].mean(axis=0)
+        eye_line = left_eye - right_eye
         angle = float(np.arctan2(eye_line[1], eye_line[0]))
     else:
         angle = 0.0

@@ -15,7 +15,7 @@ from curate.analysis.protocols import Detection, LandmarkResult
 from curate.analysis.runtime.runners import model_net, run_chunks
 from curate.analysis.runtime.ssd import sigmoid
 from curate.core.align import transform_points, umeyama
-from curate.core.landmarks import mean_face_3d
+from curate.core.landmarks import eye_centres, mean_face_3d
 from curate.core.mesh import (
     LEFT_EYE_CORNERS,
     RIGHT_EYE_CORNERS,
@@ -37,7 +37,7 @@ def keypoint_landmarks(keypoints: np.ndarray, bbox: tuple[float, float, float, f
     mean = mean_face_3d() * np.array([1.0, 1.0, -1.0])  # z toward viewer -> into the scene
     rotated = mean @ rotation_from_pose(pose_from_keypoints(keypoints, bbox)).T
     # fitted on the inner keypoints (eye centres, nose tip, mouth centre); the tragions are the noisiest
-    own = np.stack([rotated[36:42].mean(0), rotated[42:48].mean(0), rotated[30], rotated[[62, 66]].mean(0)])[:, :2]
+    own = np.vstack([eye_centres(rotated), rotated[30], rotated[[62, 66]].mean(0)])[:, :2]
     kps = np.asarray(keypoints, dtype=np.float64)[:4, :2]
     return transform_points(rotated[:, :2], umeyama(own, kps))
 

@@ -8,12 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.analysis.registry import create_analyzer
 from curate.analysis.backends.mediapipe.blazeface import decode_detections
 from curate.analysis.backends.mediapipe.facemesh import keypoint_landmarks
+from curate.analysis.frame import face_pose
+from curate.analysis.registry import create_analyzer
 from curate.analysis.runtime.ssd import tile_grid, weighted_nms
 from curate.core.expression import label_expression, mesh_expression_scores
 from curate.core.landmarks import MIRROR
+from curate.core.media import iter_video
 from curate.core.mesh import (
     MESH_TO_68,
     Roi,
@@ -26,8 +28,6 @@ from curate.core.mesh import (
     roi_matrix,
 )
 from curate.core.pose import Pose, pose_from_keypoints, pose_from_mesh, pose_from_rotation, rotation_from_pose
-from curate.analysis.frame import face_pose
-from curate.core.media import iter_video
 
 PHOTOS = ["obama.jpg", "obama_small.jpg", "biden.jpg", "two_people.jpg", "lin-manuel-miranda.png",
           "alex-lacamoire.png", "32bit.png", "obama_partial_face.jpg"]
@@ -349,10 +349,10 @@ def test_extract_stores_mesh_keypoints_and_missing_mesh_faces(samples, dataset_n
 def test_a_dataset_made_with_dlib_takes_mediapipe_faces(samples, dataset_name, tmp_path):
     import fiftyone as fo
 
+    from curate.dataset.info import dataset_info
     from curate.export.balanced import export_faces
     from curate.extract.local import extract
     from curate.ops.gaps import dataset_gaps
-    from curate.dataset.info import dataset_info
 
     extract([samples / "obama.jpg", samples / "biden.jpg"], dataset_name, "B", backend="dlib", workers=1, progress=False)
     extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=15, workers=1, progress=False)
@@ -371,8 +371,8 @@ def test_a_dataset_made_with_dlib_takes_mediapipe_faces(samples, dataset_name, t
 def test_filter_finds_the_faces_without_expression(samples, dataset_name):
     import fiftyone as fo
 
-    from curate.extract.local import extract
     from curate.dataset.views import filter_view
+    from curate.extract.local import extract
 
     extract([samples / "short_hamilton_clip.mp4"], dataset_name, "A", every=9, workers=1, progress=False)
     ds = fo.load_dataset(dataset_name)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from paths import ROOT  # noqa: E402
 
-from curate.analysis.protocols import Embedder
 from curate.analysis.backends.human.embedders import (
     DATA,
     FaceResEmbedder,
@@ -17,10 +17,9 @@ from curate.analysis.backends.human.embedders import (
     face_square,
     five_points,
 )
+from curate.analysis.protocols import Embedder
 from curate.analysis.runtime.graph_torch import same_pad
 from curate.analysis.runtime.tfjs_torch import TFJSModule, op_types, read_weights
-
-from paths import ROOT  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from tfjs_reference import EXTRA, INPUTS, model_input  # noqa: E402

@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from paths import ROOT  # noqa: E402
 
-from curate.analysis.registry import create_analyzer
-from curate.analysis.runtime.runners import MODELS, OpenCVRunner, TorchRunner, model_net, model_path
 from curate.analysis.hands import HandFinder
+from curate.analysis.registry import create_analyzer
 from curate.analysis.runtime.graph_torch import same_pad as _same_pad
+from curate.analysis.runtime.runners import MODELS, OpenCVRunner, TorchRunner, model_net, model_path
 from curate.analysis.runtime.tflite_torch import TFLiteModule
 from curate.core.media import iter_video
-
-from paths import ROOT  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from tflite_reference import model_input, thin  # noqa: E402

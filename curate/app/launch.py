@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from curate.analysis.frame import die_with_parent
 from curate.dataset.store import fo, load_dataset
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
@@ -52,8 +53,6 @@ def workspace() -> fo.Space:
 
 def start_delegated_service() -> subprocess.Popen:
     """Run FiftyOne's local delegated-operation service beside the App (it dies with this process)."""
-    from curate.analysis.frame import die_with_parent
-
     code = "import sys; from fiftyone.core.cli import main; sys.argv = ['fiftyone', 'delegated', 'launch']; main()"
     return subprocess.Popen([sys.executable, "-c", code],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)

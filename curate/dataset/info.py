@@ -6,6 +6,7 @@ from typing import Any
 from fiftyone import ViewField as F  # noqa: I001 - after curate.dataset.store, which configures FiftyOne
 
 from curate.core.expression import SCORE_NAMES
+from curate.core.pose import POSE_METHODS
 from curate.dataset.store import load_dataset
 
 RANGE_FIELDS = ("yaw", "pitch", "roll", "blur", "brightness", "face_size", "det_score", *SCORE_NAMES)
@@ -46,8 +47,6 @@ def _expressions(ds: Any) -> dict[str, dict[str, int]]:
 
 def _pose_methods(ds: Any, recorded: bool) -> dict[str, int]:
     """Faces per pose estimator (faces extracted before estimators were recorded: 'older')."""
-    from curate.core.pose import POSE_METHODS
-
     out: dict[str, int] = {}
     for method, n in (ds.count_values("pose_method") if recorded else {None: len(ds)}).items():
         key = method if method in POSE_METHODS.values() else "older"

@@ -8,6 +8,7 @@ from typing import Any
 
 from fiftyone import ViewField as F
 
+from curate.dataset.store import load_dataset
 from curate.dataset.subsets import check_subset
 
 _CONDITION = re.compile(r"^\s*(abs\(\s*)?([A-Za-z_][\w.]*)(\s*\))?\s*(>=|<=|==|!=|>|<|=)\s*([^<>=!\s].*?)\s*$")
@@ -73,8 +74,6 @@ def filter_view(
 
 def save_filter(name: str, view_name: str, overwrite: bool = True, **criteria: Any) -> Any:
     """Build filter_view(**criteria) on a dataset and save it as a FiftyOne saved view; returns the view."""
-    from curate.dataset.store import load_dataset
-
     ds = load_dataset(name)
     view = filter_view(ds, **criteria)
     ds.save_view(view_name, view, overwrite=overwrite)

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from curate.analysis.frame import AnalysisSettings, describe_known_face, face_key
+from curate.analysis.registry import create_analyzer
 from curate.core.align import between_affine, transform_points
 from curate.core.media import write_image
+from curate.dataset.store import fo
 from curate.dataset.subsets import check_subset
 from curate.interop.faceswap.codec import mask_field
 from curate.interop.safe_pickle import FormatError
@@ -77,10 +79,7 @@ def add_known_faces(dataset: str, subset: str, faces: list[KnownFace], backend: 
                     coverage: float = 0.75, tool: str = "import") -> ImportSummary:
     """Crop, measure and add faces with known landmarks as samples (existing face keys are left alone)."""
     check_subset(subset)
-    from curate.analysis.registry import create_analyzer
     from curate.dataset import store
-    from curate.dataset.store import fo
-
     ds = store.open_dataset(dataset)
     settings = AnalysisSettings(backend=backend, size=size, coverage=coverage, crops_dir=str(store.media_dir(ds)))
     keys = [face_key(f.source, f.frame, f.index) for f in faces]

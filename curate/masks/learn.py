@@ -17,10 +17,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from curate.analysis.hands import HandFinder, hand_mask, hands_near
 from curate.core.align import median_coverage
 from curate.core.landmarks import LEFT_BROW, LEFT_EYE, NOSE, OUTER_MOUTH, RIGHT_BROW, RIGHT_EYE, fill_parts
-from curate.core.media import load_image, write_image
+from curate.core.media import fingerprint, load_image, write_image
 from curate.core.quality import hull_mask
+from curate.dataset.store import load_dataset, media_dir
+from curate.extract.cluster import open_task_dataset, use_database
 from curate.masks.fields import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
 from curate.masks.net import (
     UNKNOWN,
@@ -54,7 +57,6 @@ def real_label(sample: dict[str, Any], size: int) -> np.ndarray | None:
 def _samples(name: str, subset: str | None, view: str | None = None) -> Any:
     from fiftyone import ViewField as F
 
-    from curate.dataset.store import load_dataset
     from curate.dataset.subsets import check_subset
 
     check_subset(subset, optional=True)
@@ -112,7 +114,6 @@ def hands_in_crops(rows: list[dict[str, Any]], crops: np.ndarray, picks: list[in
     face's source frame near its box and mapped by its alignment (the palm detector wants the whole hand and
     its wrist, which a face crop cuts off: on the sample clip 66 of 92 frames have hands found, 13 of 113
     crops), on the crop itself when the source is gone."""
-    from curate.analysis.hands import HandFinder, hand_mask, hands_near
     from curate.core.media import SourceFrames
 
     if not picks:  # (no models loaded for nothing)
@@ -207,8 +208,6 @@ def training_set(name: str, subset: str | None = None, hands: int = 300, seed: i
 
 def default_model_path(name: str) -> Path:
     """Where `faceset mask train` keeps a dataset's mask network."""
-    from curate.dataset.store import load_dataset, media_dir
-
     return media_dir(load_dataset(name)).parent / "masks" / f"{name}-mask.safetensors"
 
 
@@ -261,8 +260,6 @@ _NETS: dict[tuple[str, str, str], tuple[Any, int]] = {}
 def _masknet(model: str, device: str) -> tuple[Any, int]:
     """The mask network of this file on this device, loaded once per process (again once the file changes:
     a network trained anew to the same path)."""
-    from curate.core.media import fingerprint
-
     try:
         key = (model, device, fingerprint(Path(model)))
     except OSError:  # missing: load_masknet says so
@@ -290,8 +287,6 @@ def predict_chunk(chunk: MaskChunk, batch: int = 64) -> dict[str, str]:
 
 def apply_chunk(chunk: MaskChunk) -> int:
     """Cluster task: predict a chunk's masks and store them on its faces (worker side)."""
-    from curate.extract.cluster import open_task_dataset, use_database
-
     use_database(chunk.database_uri)
     _store_masks(open_task_dataset(chunk.dataset), predict_chunk(chunk))
     return len(chunk.ids)
@@ -316,7 +311,6 @@ def mask_apply(name: str, model: Path | None = None, subset: str | None = None, 
     import fiftyone as fo
     from tqdm import tqdm
 
-    from curate.dataset.store import media_dir
     from curate.extract.cluster import cluster_address, connect, run_tasks
 
     ds, view = _samples(name, subset)
@@ -375,8 +369,6 @@ def fix_export(name: str, folder: Path, view: str | None = None, subset: str | N
 def fix_import(name: str, folder: Path) -> tuple[int, list[tuple[str, str]]]:
     """Read painted ``<id>_mask.png`` files back as ``mask_fixed`` segmentations; returns (count, problems)."""
     import fiftyone as fo
-
-    from curate.dataset.store import load_dataset, media_dir
 
     ds = load_dataset(name)
     store = media_dir(ds) / "masks" / "fixed"

@@ -27,6 +27,7 @@ from curate.core.pose import (
     pose_from_landmarks,
     pose_from_mesh,
 )
+from curate.dataset.store import read_columns, write_fields
 
 
 @dataclass
@@ -74,8 +75,6 @@ def update_pose(ds: Any, progress: bool = True, thresholds: ExpressionThresholds
     expression labels that depend on the pose (from the stored scores: past MAX_YAW a face is "unsure")."""
     from fiftyone.core.utils import deserialize_numpy_array
     from tqdm import tqdm
-
-    from curate.dataset.store import read_columns, write_fields
 
     schema = ds.get_field_schema()
     wanted = ["source_landmarks", "align_matrix", "bbox", "landmarks_ok", "backend", "detector_keypoints", "mesh",

@@ -18,9 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from curate.analysis.frame import face_pose
 from curate.analysis.protocols import largest_face
+from curate.core.media import MediaError, list_sources, load_image, printable, report_error
+from curate.dataset.store import load_dataset, read_columns, write_fields
 from curate.dataset.subsets import check_subset
 from curate.ops.identity.score import IdentityScores, reliable_faces, score_identity
+from curate.ops.tracks.update import update_tracks
 
 WRONG_IDENTITY_VIEW = "wrong_identity"
 UNSURE_VIEW = "identity_unsure"
@@ -54,8 +58,6 @@ def reference_faces(analyzer: Any, paths: list[str | Path], on_error: Callable[[
                     ) -> list[tuple[Path, list[Any]]]:
     """(image, its faces) of each reference image that has any; bad files, videos and faceless images get an
     error line."""
-    from curate.core.media import MediaError, list_sources, load_image, report_error
-
     report = on_error or report_error
     sources, bad = list_sources([str(p) for p in paths])
     for path, reason in bad:
@@ -87,10 +89,7 @@ def usable_reference_faces(backend: str, paths: list[str]) -> list[tuple[Path, A
     """(image, face) of each reference image's usable face (``reference_vectors``' choice, said the same way)."""
     from tqdm import tqdm
 
-    from curate.analysis.frame import face_pose
     from curate.analysis.registry import create_analyzer
-    from curate.core.media import printable, report_error
-
     max_yaw = identity_settings(backend).reliable_yaw
     used = []
     for path, faces in reference_faces(create_analyzer(backend), paths):
@@ -123,10 +122,7 @@ def dataset_identity(
     check_subset(subset)
     from fiftyone import ViewField as F
 
-    from curate.dataset.store import load_dataset, read_columns, write_fields
     from curate.ops.keep import KEEP_FIELD
-    from curate.ops.tracks.update import update_tracks
-
     ds = load_dataset(name)
     view = ds.match(F("subset") == subset)
     if not len(view):
@@ -184,7 +180,6 @@ def second_look(ds: Any, cols: dict[str, Any], scores: IdentityScores, tracks: n
     """Decide unsure tracks with the pose-robust descriptor where it can tell (``second_look.py``), in place:
     each such track becomes an identity cluster of its own (kept ones join cluster 0 in dominant mode); with a
     reference, a kept track gives way in frames where a track the first look kept has a face."""
-    from curate.dataset.store import write_fields
     from curate.ops.identity.second_look import DISTANCE_FIELD, look_again
 
     _, unit = np.unique(tracks, return_inverse=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.analysis.backends.human.embedders import FaceResEmbedder
 from curate.ops.identity.cluster import normalise_rows
 
 SECOND_FIELD = "embedding_faceres"
@@ -83,7 +84,6 @@ def frame_faceres(faces: list[tuple[str, int, bool, np.ndarray]], embedder: Any 
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(faceres vectors, read ok) of faces given as (source, frame, is_video, 68 source landmarks), read from
     their source frames in (source, frame) order; a face whose source cannot be read gets a zero row."""
-    from curate.analysis.backends.human.embedders import FaceResEmbedder
     from curate.core.media import SourceFrames
 
     embedder = embedder or FaceResEmbedder()

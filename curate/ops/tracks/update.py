@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from curate.analysis.frame import source_id
+from curate.dataset import store
 from curate.ops.tracks.link import link_tracks
 from curate.ops.tracks.shots import METHOD, shot_of, video_cuts
 
@@ -52,10 +54,7 @@ def track_id(source_id: str, label: int) -> str:
 
 def source_cuts(ds: Any, source: str, progress: bool = True) -> list[int] | None:
     """A video's shot cuts, read once and kept (None when the file cannot be read now)."""
-    from curate.analysis.frame import source_id
     from curate.core.media import MediaError, fingerprint
-    from curate.dataset import store
-
     path = Path(source)
     sid = source_id(path)
     try:
@@ -81,7 +80,6 @@ def update_tracks(ds: Any, sources: list[str] | None = None, progress: bool = Tr
     """Find shots and link tracks for the faces of ``sources`` (default: every source) and store them."""
     from fiftyone import ViewField as F
 
-    from curate.analysis.frame import source_id
     from curate.dataset.store import read_columns, write_fields
 
     view = ds if sources is None else ds.match(F("source").is_in(sorted(set(sources))))

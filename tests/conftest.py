@@ -80,7 +80,7 @@ def samples() -> Path:
 
 @pytest.fixture(scope="session")
 def analyzer():
-    """The default dlib backend, loaded once."""
+    """The default backend (mediapipe), loaded once."""
     from curate.analysis.registry import create_analyzer
 
     return create_analyzer("dlib")

@@ -86,8 +86,8 @@ def iou(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
 
 def hands_in_crops(faces: list[dict]) -> list[np.ndarray]:
     """Hands found in each face's source frame, as a mask in its crop (what training and convert --mask hands
-    do: curate.masks.learn.hands_in_crops, with each face's box from its landmarks)."""
-    from curate.masks.learn import hands_in_crops as find
+    do: curate.masks.labels.hands_in_crops, with each face's box from its landmarks)."""
+    from curate.masks.labels import hands_in_crops as find
 
     rows = []
     for f in faces:

@@ -1,5 +1,6 @@
 """Face masks: the stored fields (``fields``), the face-set's own occlusion mask network (``net``: pure torch) and
-its work on a dataset (``learn``: training labels, training, apply, user fixes). `faceset mask` runs them.
+its work on a dataset: ``labels`` (training labels), ``learn`` (training, apply), ``fix`` (user fixes). `faceset mask`
+runs them.
 """
 from curate.masks.fields import (
     EXPORT_ORDER,

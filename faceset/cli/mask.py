@@ -57,7 +57,8 @@ def apply_command(
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS): chunks of faces run on its workers."),
 ) -> None:
     """Store the network's mask of every face as the 'mask_learned' segmentation (PNG beside the crops)."""
-    from curate.masks.learn import LEARNED_FIELD, mask_apply
+    from curate.masks.fields import LEARNED_FIELD
+    from curate.masks.learn import mask_apply
     from faceset.cli.common import dataset_of
 
     dataset = dataset_of(dataset_arg, dataset_opt)
@@ -77,7 +78,8 @@ def fix_command(
 ) -> None:
     """Correct masks by hand: --to DIR writes them out, --from DIR reads the painted ones back (next training uses them)."""
     from curate.core.media import report_error
-    from curate.masks.learn import FIXED_FIELD, fix_export, fix_import
+    from curate.masks.fields import FIXED_FIELD
+    from curate.masks.fix import fix_export, fix_import
     from faceset.cli.common import dataset_of
 
     dataset = dataset_of(dataset_arg, dataset_opt)

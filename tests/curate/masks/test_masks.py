@@ -75,7 +75,7 @@ def test_masknet_saves_loads_and_refuses_other_files(tmp_path):
 def test_training_faces_keep_every_real_label_and_spread_the_rest():
     from types import SimpleNamespace
 
-    from curate.masks.learn import pick_faces
+    from curate.masks.labels import pick_faces
 
     rows = [{"source": "clip.mp4", "frame": f} for f in range(100)]
     rows[7]["mask_fixed"] = SimpleNamespace(mask_path="x.png")
@@ -94,7 +94,9 @@ def test_mask_train_and_apply_take_crops_of_mixed_sizes(faces_dataset, dataset_n
     writes each face's mask at its own crop's size."""
     import fiftyone as fo
 
-    from curate.masks.learn import LEARNED_FIELD, mask_apply, training_set
+    from curate.masks.fields import LEARNED_FIELD
+    from curate.masks.labels import training_set
+    from curate.masks.learn import mask_apply
 
     ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     try:
@@ -161,7 +163,10 @@ def test_crops_of_another_coverage_are_realigned_for_the_network(faces_dataset, 
 def test_mask_apply_stores_segmentations_and_fixes_become_labels(faces_dataset, dataset_name, masknet, tmp_path):
     import fiftyone as fo
 
-    from curate.masks.learn import FIXED_FIELD, LEARNED_FIELD, fix_export, fix_import, mask_apply, training_set
+    from curate.masks.fields import FIXED_FIELD, LEARNED_FIELD
+    from curate.masks.fix import fix_export, fix_import
+    from curate.masks.labels import training_set
+    from curate.masks.learn import mask_apply
 
     ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     try:
@@ -198,7 +203,8 @@ def test_mask_apply_on_a_dask_cluster_stores_the_same_masks(faces_dataset, datas
     import fiftyone as fo
     from distributed import LocalCluster
 
-    from curate.masks.learn import LEARNED_FIELD, mask_apply
+    from curate.masks.fields import LEARNED_FIELD
+    from curate.masks.learn import mask_apply
 
     ds = fo.load_dataset(faces_dataset).clone(dataset_name, persistent=True)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
@@ -367,7 +373,7 @@ def test_hull_targets_leave_out_what_is_not_the_faces_skin():
     import json
 
     from curate.core.quality import hull_mask
-    from curate.masks.learn import feature_regions, unexplained_pixels
+    from curate.masks.labels import feature_regions, unexplained_pixels
 
     root = ROOT / "datasets" / "occlusion"
     face = next(f for f in json.loads((root / "labels.json").read_text())["faces"] if f["split"] == "tune")
@@ -397,9 +403,9 @@ def test_hands_for_mask_training_are_found_in_the_source_frames(faces_dataset):
     face's alignment), hands are found beside far more faces than on the crops alone; a missing source falls
     back to the crop."""
     from curate.core.media import load_image
-    from curate.masks.learn import _samples, hands_in_crops
+    from curate.masks.labels import face_samples, hands_in_crops
 
-    _, view = _samples(faces_dataset, "A")
+    _, view = face_samples(faces_dataset, "A")
     fields = ["id", "filepath", "source", "frame", "source_type", "bbox", "align_matrix"]
     rows = [dict(zip(fields, v)) for v in zip(*view.values(fields))]
     crops = np.stack([load_image(Path(r["filepath"])) for r in rows])

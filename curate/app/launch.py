@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from curate.analysis.frame import die_with_parent
 from curate.dataset.store import fo, load_dataset
+from curate.extract.workers import die_with_parent
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_NAME = "@faceset/curate"

@@ -1,5 +1,5 @@
-"""`faceset extract`: sources -> faces -> samples, in local worker processes (``local``) or on a Dask cluster
-(``cluster``, also used by export and `faceset mask apply`)."""
+"""`faceset extract`: sources -> faces -> samples (``local``), analysed in worker processes (``workers``) or on a
+Dask cluster (``cluster``, also used by export and `faceset mask apply`)."""
 from typing import Any
 
 __all__ = ["ExtractSummary", "extract"]

@@ -19,9 +19,6 @@ from curate.analysis.frame import (
     AnalysisSettings,
     FrameAnalyzer,
     FrameResult,
-    frame_group,
-    init_worker,
-    run_many_in_worker,
     source_id,
 )
 from curate.analysis.registry import DEFAULT_BACKEND, check_backend
@@ -41,6 +38,7 @@ from curate.core.media import (
 from curate.dataset import store
 from curate.dataset.subsets import check_subset
 from curate.extract.cluster import RANGE_FRAMES
+from curate.extract.workers import frame_group, init_worker, run_many_in_worker
 
 FLUSH_FRAMES = 32
 
@@ -150,7 +148,7 @@ def extract(
     """Extract every face of the sources into the dataset's subset; re-running resumes.
 
     Frames go to the analysis processes one at a time, or in groups of ``frame_group_size`` (default:
-    :func:`curate.analysis.frame.frame_group` — 8 where the models run on a GPU, which takes a group in one batch).
+    :func:`curate.extract.workers.frame_group` — 8 where the models run on a GPU, which takes a group in one batch).
 
     ``cluster``: a Dask scheduler's address (else $DASK_SCHEDULER_ADDRESS): the work is spread over its
     workers, videos split into ranges of ``range_frames`` analysed frames; none: this machine's processes.

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.export.balanced import balanced_selection, face_quality, pose_bins
+from curate.export.select import balanced_selection, face_quality, pose_bins
 
 
 def read_png_meta(data: bytes) -> dict[str, Any] | None:

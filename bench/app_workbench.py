@@ -1,6 +1,6 @@
 """The App workbench in a real headless browser (Debian's chromium + chromium-driver, driven by selenium).
 
-    .venv/bin/python bench/app_workbench.py [--out bench/out]
+    .venv/bin/python bench/app_workbench.py [--out bench/out] [--img docs/img]
         (needs `apt-get install chromium chromium-driver` and `pip install selenium`; nothing is downloaded)
 
 Makes a small face dataset in a private embedded database (the sample clip as A, photos as B), runs
@@ -15,7 +15,7 @@ Makes a small face dataset in a private embedded database (the sample clip as A,
 5. "UMAP of identity embeddings" is scheduled (the Execute button's menu) and the delegated-operation
    service `faceset app` started completes it.
 Screenshots: app_panel.png, app_panel_cell.png, app_trash_prompt.png, app_trash_result.png,
-app_identity_review.png, app_trashed.png (bench/out).
+app_identity_review.png, app_trashed.png (docs/img, where docs/app.md shows them).
 Prints a table of checks and exits 1 if any fails. tests/curate/app/test_app_browser.py runs it when chromium is there.
 """
 from __future__ import annotations
@@ -284,6 +284,7 @@ def drive(url: str, out: Path, env: dict[str, str] | None = None) -> list[tuple[
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--img", type=Path, default=ROOT / "docs" / "img", help="where the screenshots go")
     ap.add_argument("--url", help="drive an App that is already running on this dataset URL instead")
     ap.add_argument("--dataset", help="use this existing face dataset (of the current FiftyOne database) instead of "
                                       "making one; it is changed and restored by the run")
@@ -291,9 +292,10 @@ def main() -> None:
     if not (shutil.which("chromium") or shutil.which("chromium-browser")) or not shutil.which("chromedriver"):
         sys.exit("faceset bench: needs chromium and chromedriver on PATH (apt-get install chromium chromium-driver)")
     args.out.mkdir(parents=True, exist_ok=True)
+    args.img.mkdir(parents=True, exist_ok=True)
     started = time.time()
     if args.url:
-        checks = drive(args.url, args.out)
+        checks = drive(args.url, args.img)
     else:
         tmp = Path(tempfile.mkdtemp(prefix="faceset-app-"))
         env = dict(os.environ)
@@ -312,7 +314,7 @@ def main() -> None:
             up = lambda: urllib.request.urlopen(f"http://localhost:{port}/", timeout=5).status == 200
             if not wait_for(up, 120, 1.0):
                 sys.exit("faceset bench: the App did not come up")
-            checks = drive(f"http://localhost:{port}/datasets/{name}", args.out, env)
+            checks = drive(f"http://localhost:{port}/datasets/{name}", args.img, env)
         finally:
             os.killpg(app.pid, signal.SIGTERM)
             app.wait(timeout=30)
@@ -322,7 +324,7 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     lines = [f"{'check':<62} {'result':<6} detail"]
     lines += [f"{what:<62} {'yes' if ok else 'NO':<6} {detail}" for what, ok, detail in checks]
-    lines.append(f"({time.time() - started:.0f} s, headless chromium via selenium; screenshots in {args.out})")
+    lines.append(f"({time.time() - started:.0f} s, headless chromium via selenium; screenshots in {args.img.relative_to(ROOT) if args.img.is_relative_to(ROOT) else args.img})")
     text = "\n".join(lines)
     print(text)
     (args.out / "app_workbench.txt").write_text(text + "\n")

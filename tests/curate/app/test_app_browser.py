@@ -35,8 +35,8 @@ def test_browser_panel_click_trash_and_undo(faces_dataset, dataset_name, tmp_pat
     try:
         runs = []
         for attempt in range(2):  # one retry: a loaded machine can stall the App between two clicks
-            run = subprocess.run([sys.executable, str(BENCH), "--dataset", dataset_name, "--out", str(tmp_path)],
-                                 capture_output=True, text=True, timeout=400)
+            run = subprocess.run([sys.executable, str(BENCH), "--dataset", dataset_name, "--out", str(tmp_path),
+                                  "--img", str(tmp_path)], capture_output=True, text=True, timeout=400)
             runs.append(run.stdout + run.stderr)
             if run.returncode == 0:
                 break

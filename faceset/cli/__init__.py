@@ -76,8 +76,10 @@ def demo(
     train(TrainSettings(str(out / "export" / "A"), str(out / "export" / "B"), str(out / "model"), iters=iters,
                         lr=1e-4, preview_every=100))
     typer.echo(f"model: {out / 'model'} (preview.png, losses.png)")
-    typer.echo("== converting the sample clip A -> B")
-    done = convert(video, out / "model", out / "converted", ConvertSettings())
+    person = samples / "lin-manuel-miranda.png"  # A's person: the other faces of the clip stay as they are
+    only = [str(person)] if person.is_file() else []
+    typer.echo("== converting the sample clip A -> B" + (f", only the faces of {person.name} (--only)" if only else ""))
+    done = convert(video, out / "model", out / "converted", ConvertSettings(only=only))
     typer.echo("\n".join(done.lines()))
 
 

@@ -9,8 +9,7 @@ from curate.dataset.store import load_dataset
 from curate.dataset.subsets import check_subset
 from curate.dataset.trash import delete_reversibly, undo
 from curate.ops.dedupe import DEFAULT_MAX_BITS, DUPLICATES_VIEW, dataset_dedupe
-from curate.ops.identity import dataset_identity
-from curate.ops.keep import kept_ids
+from curate.ops.identity import WRONG_IDENTITY_VIEW, dataset_identity
 
 
 def trash_selection(ctx: Any, reason: str = "picked in the App") -> dict[str, Any]:
@@ -46,14 +45,15 @@ def identity_review(ctx: Any, subset: str, threshold: float | None = None) -> di
 
 
 def flagged_identity(name: str, subset: str) -> tuple[Any, list[str]]:
-    """The identity review view (subset sorted worst-first) and the ids flagged as another person, kept ones left out."""
+    """The identity review view (subset sorted worst-first) and the ids flagged as another person: the subset's
+    part of identity's ``wrong_identity`` view (kept faces left out there)."""
     from fiftyone import ViewField as F
 
     check_subset(subset)
-    view = load_dataset(name).match(F("subset") == subset).sort_by("identity_distance", reverse=True)
-    ids, ok = view.values(["id", "identity_ok"])
-    keep = kept_ids(view)
-    return view, [i for i, good in zip(ids, ok) if good is False and i not in keep]
+    ds = load_dataset(name)
+    view = ds.match(F("subset") == subset).sort_by("identity_distance", reverse=True)
+    flagged = set(ds.load_saved_view(WRONG_IDENTITY_VIEW).match(F("subset") == subset).values("id"))
+    return view, [i for i in view.values("id") if i in flagged]
 
 
 def duplicate_review(ctx: Any, subset: str, max_bits: int = DEFAULT_MAX_BITS, dry_run: bool = True) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from curate.core.landmarks import LEFT_BROW, LEFT_EYE, NOSE, OUTER_MOUTH, RIGHT_
 from curate.core.media import load_image
 from curate.core.quality import hull_mask
 from curate.dataset.store import load_dataset
+from curate.dataset.subsets import check_subset
 from curate.masks.fields import FIXED_FIELD, LEARNED_FIELD, polygons_mask, segmentation_array
 from curate.masks.net import UNKNOWN, OccluderBank
 
@@ -38,10 +39,9 @@ def real_label(sample: dict[str, Any], size: int) -> np.ndarray | None:
     return polygons_mask(sample.get("xseg_polygons"), size)
 
 
-def face_samples(name: str, subset: str | None, view: str | None = None) -> Any:
+def face_samples(name: str, subset: str | None, view: str | None = None) -> tuple[Any, Any]:
+    """The dataset and the faces `faceset mask` works on: a saved view's (else all), of one subset (else both)."""
     from fiftyone import ViewField as F
-
-    from curate.dataset.subsets import check_subset
 
     check_subset(subset, optional=True)
     ds = load_dataset(name)
@@ -50,11 +50,11 @@ def face_samples(name: str, subset: str | None, view: str | None = None) -> Any:
 
 
 def label_fields(ds: Any) -> list[str]:
+    """The fields a face's training label is read from (its masks, imported mask names, XSeg polygons)."""
     mask_fields = [f for f in ds.get_field_schema() if f.startswith("mask_") and f != LEARNED_FIELD]
     extra = [f for f in ("mask_names", "xseg_polygons") if ds.has_sample_field(f)]
     ok = ["landmarks_ok"] if ds.has_sample_field("landmarks_ok") else []
     return ["id", "filepath", "landmarks", *ok, *mask_fields, *extra]
-
 
 
 SKIN_DISTANCE = 2.5  # robust z-distance (Lab) beyond which a hull pixel is not the face's own skin

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from curate.core.hashing import crop_descriptor, hash_to_hex, hashes_from_hex, perceptual_hash
 from curate.core.media import load_image
@@ -85,6 +84,8 @@ def confirm_pairs(
 
 def group_around_keepers(n: int, i: np.ndarray, j: np.ndarray, sharpness: np.ndarray) -> np.ndarray:
     """Group label per face: each group is a keeper (sharpest first) and its not-yet-grouped close faces."""
+    from scipy import sparse  # here, not at import: the CLI reads this module's defaults when it starts
+
     graph = sparse.coo_matrix((np.ones(len(i), bool), (i, j)), shape=(n, n)).tocsr()
     graph = (graph + graph.T).tocsr()
     labels = np.full(n, -1, dtype=np.int64)

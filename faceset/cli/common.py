@@ -7,6 +7,8 @@ from enum import Enum
 
 import typer
 
+from curate.dataset.subsets import SUBSETS
+
 
 def choice(name: str, values: tuple[str, ...] | dict) -> type[Enum]:
     """A choice type typer lists in --help, made from the library's own tuple of values (never a copy)."""
@@ -45,11 +47,7 @@ def dataset_of(positional: str | None, option: str | None) -> str:
     return option or positional
 
 
-class Subset(str, Enum):
-    """The one definition of the subsets for every command (typer lists the choices)."""
-
-    A = "A"
-    B = "B"
+Subset = choice("Subset", SUBSETS)  # every command's --subset: curate.dataset.subsets' A and B
 
 
 def subset_of(value: Subset | None) -> str | None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import typer
@@ -34,7 +33,7 @@ GapsBy = choice("GapsBy", ("expression",))
 DedupeMethod = choice("DedupeMethod", METHODS)
 ExportFormat = choice("ExportFormat", FORMATS)
 # the defaults of the options: the library functions' own
-MEDIAPIPE, DLIB = SimpleNamespace(**backend_options("mediapipe")), SimpleNamespace(**backend_options("dlib"))
+MEDIAPIPE, DLIB = backend_options("mediapipe"), backend_options("dlib")
 GAPS, DEDUPE, UMAP, EXPORT = defaults(dataset_gaps), defaults(dataset_dedupe), defaults(compute_umap), defaults(export_faces)
 
 
